@@ -1,0 +1,186 @@
+"""OpenKvs: the ASGI application that assembles settings, a backend and the HTTP views."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from openkvs.backends.base import Backend
+from openkvs.config import Settings
+from openkvs.core.errors import ApiError, invalid_token
+from openkvs.core.ids import hash_token, now_ms
+from openkvs.core.rate_limit import RateLimiter
+from openkvs.core.reading import RecordReader
+from openkvs.core.stores import StoreAccess
+from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
+from openkvs.http.routes import build_router
+
+log = logging.getLogger("openkvs")
+access_log = logging.getLogger("openkvs.access")
+_TOKEN_IN_QUERY = re.compile(r"(^|&)(token|signature)=[^&]*")
+PREFLIGHT_HEADERS = [*CORS_HEADERS, (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"), (b"access-control-max-age", b"86400")]
+
+
+def redact_query(query: str) -> str:
+    return _TOKEN_IN_QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", query)
+
+
+class OpenKvs:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.public_base = settings.public_base
+        self.access = StoreAccess(backend, settings.default_general_access)
+        self.records = RecordReader(backend)
+        self.router = build_router(self)
+        self.record_limiter = RateLimiter(settings.rate_limit_records or 0)
+        self.store_limiter = RateLimiter(settings.rate_limit_store or 0)
+        self._background: list[asyncio.Task[None]] = []
+        self.on_started: list[Any] = []
+
+    # rate limits (D12)
+    def limit_records(self, ctx: Ctx, store_id: str) -> None:
+        if self.settings.rate_limit_records:
+            ctx.extra_headers.append(
+                (b"x-ratelimit-limit", str(self.settings.rate_limit_records).encode())
+            )
+            self.record_limiter.hit(store_id)
+
+    def limit_store(self, ctx: Ctx, store_id: str) -> None:
+        if self.settings.rate_limit_store:
+            ctx.extra_headers.append(
+                (b"x-ratelimit-limit", str(self.settings.rate_limit_store).encode())
+            )
+            self.store_limiter.hit(store_id)
+
+    # ASGI
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        await self.backend.start()
+        for hook in self.on_started:
+            await hook(self)
+        if self.settings.unnamed_retention:
+            self._background.append(asyncio.create_task(self._retention_loop()))
+
+    async def shutdown(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await self.backend.close()
+
+    async def _retention_loop(self) -> None:
+        retention = self.settings.unnamed_retention or 0
+        while True:
+            try:
+                removed = await self.backend.delete_unnamed_stores(now_ms() - retention * 1000)
+                if removed:
+                    log.info("removed %d unnamed stores not accessed for %ss", removed, retention)
+            except Exception:
+                log.exception("retention sweep failed")
+            await asyncio.sleep(min(60.0, max(1.0, retention / 10)))
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        ctx = Ctx(scope, receive, send, secrets.token_hex(8))
+        status = 500
+        try:
+            status = await self._handle(ctx)
+        except ClientDisconnected:
+            status = 499
+        finally:
+            if self.settings.access_log:
+                query = scope["query_string"].decode("latin-1")
+                access_log.info(
+                    '%s "%s %s%s" %s %.1fms id=%s',
+                    scope["client"][0] if scope.get("client") else "-",
+                    scope["method"],
+                    scope["path"],
+                    "?" + redact_query(query) if query else "",
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    ctx.request_id,
+                )
+
+    async def _handle(self, ctx: Ctx) -> int:
+        scope = ctx.scope
+        try:
+            override = ctx.query.get("method")
+            if override:
+                ctx.method = override.upper()
+            if ctx.method == "OPTIONS":
+                requested = ctx.headers.get(
+                    "access-control-request-headers", "Authorization, Content-Type"
+                )
+                await ctx.send(
+                    {
+                        "type": "http.response.start",
+                        "status": 204,
+                        "headers": [*PREFLIGHT_HEADERS, (b"access-control-allow-headers", requested.encode("latin-1"))],
+                    }
+                )
+                await ctx.body(b"")
+                return 204
+            await self._authenticate(ctx)
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = {**scope, "path": path.rstrip("/")}
+            scope["openkvs.ctx"] = ctx
+            await self.router(scope, ctx.receive, ctx.send)
+            return ctx.status
+        except ApiError as err:
+            if not ctx.started:
+                await ctx.error(err)
+            return err.status
+        except ClientDisconnected:
+            raise
+        except Exception:
+            log.exception("request %s failed", ctx.request_id)
+            if not ctx.started:
+                ctx.extra_headers.append((b"x-request-id", ctx.request_id.encode()))
+                await ctx.error(
+                    ApiError(
+                        500,
+                        "internal-server-error",
+                        f"Internal server error (request id {ctx.request_id}).",
+                    )
+                )
+            return 500
+
+    async def _authenticate(self, ctx: Ctx) -> None:
+        """A supplied token must be valid, even where none is needed (D7)."""
+        token = ctx.query.get("token")
+        header = ctx.headers.get("authorization")
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                token = value.strip()
+        if not token:
+            return
+        user = await self.backend.user_by_token_hash(hash_token(token))
+        if user is None:
+            raise invalid_token()
+        ctx.user = user

@@ -1,0 +1,115 @@
+"""The one small interface every storage backend implements (D11)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from openkvs.core.models import KeyItem, RecordMeta, Store, TokenInfo, User, WriteCondition
+
+UNSET: Any = object()
+
+
+class BodySink(Protocol):
+    """Where an uploaded body goes while it streams in; nothing is visible until put_record."""
+
+    size: int
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def finish(self) -> None:
+        """Make the bytes durable (per the durability setting) before the commit."""
+
+    async def discard(self) -> None: ...
+
+
+class BodyStream(Protocol):
+    """An opened record body; chunks of at most a few hundred KiB."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # users and tokens
+    async def count_users(self) -> int: ...
+
+    async def create_user(self, username: str) -> User: ...
+
+    async def user_by_id(self, user_id: str) -> User | None: ...
+
+    async def user_by_username(self, username: str) -> User | None: ...
+
+    async def user_by_token_hash(self, token_hash: str) -> User | None: ...
+
+    async def add_token(self, user_id: str, token_hash: str, name: str) -> TokenInfo: ...
+
+    async def list_tokens(self, user_id: str | None) -> list[TokenInfo]: ...
+
+    async def revoke_token(self, token_id: str) -> bool: ...
+
+    # stores
+    async def store_by_id(self, store_id: str) -> Store | None: ...
+
+    async def store_by_name(self, user_id: str, name: str) -> Store | None: ...
+
+    async def list_stores(
+        self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
+    ) -> tuple[int, list[Store]]: ...
+
+    async def get_or_create_store(
+        self, user_id: str, name: str | None, schema: dict[str, Any] | None
+    ) -> tuple[Store, bool]: ...
+
+    async def update_store(
+        self, store_id: str, *, name: Any = UNSET, general_access: Any = UNSET, title: Any = UNSET
+    ) -> Store | None: ...
+
+    async def delete_store(self, store_id: str) -> bool: ...
+
+    async def delete_unnamed_stores(self, accessed_before_ms: int) -> int: ...
+
+    # records
+    async def list_keys(
+        self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
+    ) -> list[KeyItem]:
+        """Keys in byte order with after < key, lower <= key < upper (bounds optional)."""
+
+    async def get_record(self, store_id: str, key: str) -> RecordMeta | None: ...
+
+    async def records_page(
+        self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
+    ) -> list[RecordMeta]: ...
+
+    async def open_body(
+        self, record: RecordMeta, start: int = 0, length: int | None = None
+    ) -> BodyStream | None:
+        """None when the body is gone (the record was overwritten or deleted meanwhile)."""
+
+    def new_body(self) -> BodySink: ...
+
+    async def put_record(
+        self,
+        store_id: str,
+        key: str,
+        content_type: str,
+        content_encoding: str | None,
+        etag: str,
+        body: BodySink,
+        condition: WriteCondition,
+    ) -> RecordMeta:
+        """Commit a record; raises 404 if the store is gone and 412 if the condition fails."""
+
+    async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool: ...
+
+    # stats applied in the background (D6)
+    def note_read(self, store_id: str) -> None: ...
+
+    def note_list(self, store_id: str) -> None: ...
+
+    def note_access(self, store_id: str) -> None: ...

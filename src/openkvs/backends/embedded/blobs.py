@@ -1,0 +1,166 @@
+"""Large record bodies as plain files: written to tmp/, moved to blobs/ after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+READ_CHUNK = 256 * 1024
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobFiles:
+    def __init__(self, root: Path, strict: bool) -> None:
+        self.tmp = root / "tmp"
+        self.blobs = root / "blobs"
+        self.strict = strict
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.blobs.mkdir(parents=True, exist_ok=True)
+
+    def final_path(self, blob: str) -> Path:
+        return self.blobs / blob[:2] / blob
+
+    def tmp_path(self, blob: str) -> Path:
+        return self.tmp / blob
+
+    def publish(self, blob: str) -> None:
+        """Move a committed blob into place (post-commit; recovery redoes it after a crash)."""
+        final = self.final_path(blob)
+        final.parent.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.tmp_path(blob), final)
+
+    def remove(self, blob: str) -> None:
+        for path in (self.final_path(blob), self.tmp_path(blob)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def open_fd(self, blob: str) -> int | None:
+        # Between COMMIT and publish() a committed blob still sits in tmp/.
+        for path in (self.final_path(blob), self.tmp_path(blob), self.final_path(blob)):
+            try:
+                return os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+        return None
+
+    def leftover_tmp(self) -> list[str]:
+        return [entry.name for entry in os.scandir(self.tmp) if entry.is_file()]
+
+    def all_blob_names(self) -> list[str]:
+        names = []
+        for sub in os.scandir(self.blobs):
+            if sub.is_dir():
+                names.extend(entry.name for entry in os.scandir(sub.path))
+        return names
+
+
+class SpooledBody:
+    """An upload: kept in memory up to the inline threshold, then spilled to a file in tmp/."""
+
+    def __init__(self, files: BlobFiles, inline_threshold: int) -> None:
+        self._files = files
+        self._threshold = inline_threshold
+        self._buffer = bytearray()
+        self._fd: int | None = None
+        self.blob: str | None = None
+        self.size = 0
+
+    @property
+    def inline(self) -> bytes | None:
+        return None if self.blob is not None else bytes(self._buffer)
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self._fd is None:
+            self._buffer += chunk
+            if len(self._buffer) <= self._threshold:
+                return
+            self.blob = secrets.token_hex(16)
+            self._fd = os.open(
+                self._files.tmp_path(self.blob), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
+            chunk, self._buffer = bytes(self._buffer), bytearray()
+        _write_all(self._fd, chunk)
+
+    async def finish(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            if self._files.strict:
+                await asyncio.to_thread(_sync_and_dir, fd, self._files.tmp)
+        finally:
+            os.close(fd)
+
+    async def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.blob is not None:
+            self._files.remove(self.blob)
+            self.blob = None
+        self._buffer = bytearray()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _sync_and_dir(fd: int, directory: Path) -> None:
+    os.fsync(fd)
+    fsync_dir(directory)
+
+
+class FileBodyStream:
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        self._fd = fd
+        self._pos = start
+        self._left = length
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        while self._left > 0:
+            want = min(READ_CHUNK, self._left)
+            chunk = await loop.run_in_executor(None, os.pread, self._fd, want, self._pos)
+            if not chunk:
+                break
+            self._pos += len(chunk)
+            self._left -= len(chunk)
+            yield chunk
+
+    async def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class BytesBodyStream:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._data:
+            yield self._data
+
+    async def close(self) -> None:
+        return None
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()

@@ -1,0 +1,58 @@
+"""Server settings: every flag of `openkvs serve`, also readable from OPENKVS_* variables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_SIZE_RE = re.compile(r"\s*(\d+)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
+_DURATION_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_size(text: str) -> int:
+    """`5GiB`, `64KiB`, `1MB`, `1000`: a byte count (KiB = 1024, KB = 1000)."""
+    match = _SIZE_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (examples: 1000, 64KiB, 5GiB)")
+    number, unit, binary = match.groups()
+    power = "kmgt".find(unit.lower()) + 1 if unit else 0
+    return int(number) * (1024 if binary or not unit else 1000) ** power
+
+
+def parse_duration(text: str) -> int:
+    """`7d`, `12h`, `30m`, `90s`: seconds."""
+    match = _DURATION_RE.fullmatch(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (examples: 90s, 30m, 12h, 7d)")
+    return int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()]
+
+
+@dataclass(slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8010
+    data_dir: Path = Path("openkvs-data")
+    public_url: str | None = None
+    username: str = "local"
+    token: str | None = None
+    durability: str = "strict"
+    max_record_size: int = 5 * 1024**3
+    max_json_body: int = 9 * 1024 * 1024
+    inline_threshold: int = 64 * 1024
+    default_general_access: str = "RESTRICTED"
+    unnamed_retention: int | None = None
+    rate_limit_records: int | None = None
+    rate_limit_store: int | None = None
+    access_log: bool = True
+    log_level: str = "info"
+
+    @property
+    def public_base(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,41 @@
+"""A keys query (prefix, collection) as index bounds, so a page costs O(page) (D5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openkvs.core.schema import KeyFilter
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    lower: str | None = None
+    upper: str | None = None
+    empty: bool = False
+
+
+def _prefix_upper(prefix: str) -> str | None:
+    """The smallest string above every string that starts with `prefix` (code point order)."""
+    for index in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[index])
+        if code < 0x10FFFF:
+            return prefix[:index] + chr(code + 1)
+    return None
+
+
+def key_range(prefix: str | None, collection: KeyFilter | None) -> KeyRange:
+    prefix = prefix or None
+    if collection is not None and collection.exact is not None:
+        key = collection.exact
+        if prefix is not None and not key.startswith(prefix):
+            return KeyRange(empty=True)
+        return KeyRange(lower=key, upper=key + "\x00")
+    if collection is not None and collection.prefix is not None:
+        other = collection.prefix
+        if prefix is None or other.startswith(prefix):
+            prefix = other
+        elif not prefix.startswith(other):
+            return KeyRange(empty=True)
+    if prefix is None:
+        return KeyRange()
+    return KeyRange(lower=prefix, upper=_prefix_upper(prefix))

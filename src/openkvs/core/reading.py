@@ -1,0 +1,48 @@
+"""Opening record bodies for reading, whatever concurrent writers do meanwhile (D10)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from openkvs.backends.base import Backend, BodyStream
+from openkvs.core.codecs import make_decoder
+from openkvs.core.errors import record_not_found
+from openkvs.core.models import RecordMeta
+
+OPEN_ATTEMPTS = 5
+
+
+class RecordReader:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def open(
+        self, store_id: str, record: RecordMeta, start: int = 0, length: int | None = None
+    ) -> tuple[RecordMeta, BodyStream]:
+        """The body of `record`, or of the value that replaced it if it was overwritten meanwhile."""
+        for _ in range(OPEN_ATTEMPTS):
+            stream = await self.backend.open_body(record, start, length)
+            if stream is not None:
+                return record, stream
+            fresh = await self.backend.get_record(store_id, record.key)
+            if fresh is None:
+                raise record_not_found()
+            record = fresh
+        raise record_not_found()
+
+    async def decoded_chunks(self, record: RecordMeta, store_id: str) -> AsyncIterator[bytes]:
+        """The record's bytes as the client uploaded them before encoding."""
+        record, stream = await self.open(store_id, record)
+        decoder = make_decoder(record.content_encoding) if record.content_encoding else None
+        try:
+            async for chunk in stream:
+                if decoder is None:
+                    yield chunk
+                else:
+                    for piece in decoder.feed(chunk):
+                        yield piece
+            if decoder is not None:
+                for piece in decoder.end():
+                    yield piece
+        finally:
+            await stream.close()

@@ -1,0 +1,1 @@
+"""The HTTP layer: parse, authorise, shape the Apify envelope."""

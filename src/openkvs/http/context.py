@@ -1,0 +1,131 @@
+"""One request: parsed headers and query, the caller, and helpers to answer it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from openkvs.core.errors import ApiError
+from openkvs.core.models import User
+
+Headers = list[tuple[bytes, bytes]]
+CORS_HEADERS: Headers = [
+    (b"access-control-allow-origin", b"*"),
+    (
+        b"access-control-expose-headers",
+        b"Location, ETag, Last-Modified, Content-Disposition, Content-Range, Content-Encoding, "
+        b"X-RateLimit-Limit, X-Request-Id",
+    ),
+]
+JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+class Ctx:
+    """What a view needs of the ASGI request, parsed once."""
+
+    __slots__ = (
+        "extra_headers",
+        "headers",
+        "method",
+        "params",
+        "query",
+        "receive",
+        "request_id",
+        "scope",
+        "send",
+        "started",
+        "status",
+        "user",
+    )
+
+    def __init__(self, scope: dict[str, Any], receive: Any, send: Any, request_id: str) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.method: str = scope["method"]
+        self.headers: dict[str, str] = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+        }
+        self.query: dict[str, str] = dict(
+            parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        )
+        self.params: dict[str, str] = {}
+        self.user: User | None = None
+        self.started = False
+        self.extra_headers: Headers = []
+        self.request_id = request_id
+        self.status = 0
+
+    async def start(self, status: int, headers: Headers) -> None:
+        self.started = True
+        self.status = status
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": headers + CORS_HEADERS + self.extra_headers,
+            }
+        )
+
+    async def body(self, data: bytes, more: bool = False) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def json(self, status: int, payload: Any, headers: Headers | None = None) -> None:
+        data = orjson.dumps(payload)
+        out = [JSON_TYPE, (b"content-length", str(len(data)).encode())]
+        if headers:
+            out.extend(headers)
+        await self.start(status, out)
+        await self.body(b"" if self.method == "HEAD" else data)
+
+    async def empty(self, status: int, headers: Headers | None = None) -> None:
+        await self.start(status, headers or [])
+        await self.body(b"")
+
+    async def error(self, err: ApiError) -> None:
+        headers = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+        await self.json(err.status, err.body(), headers)
+
+    async def stream_body(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives; raises ClientDisconnected if the client goes away."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def read_body(self, limit: int) -> bytes:
+        parts = []
+        total = 0
+        async for chunk in self.stream_body():
+            total += len(chunk)
+            if total > limit:
+                raise request_too_large(limit, total)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def content_length(self) -> int | None:
+        raw = self.headers.get("content-length")
+        if raw is None:
+            return None
+        if not raw.strip().isdigit():
+            raise ApiError(400, "invalid-request", "Content-Length is not a number.")
+        return int(raw)
+
+
+def request_too_large(limit: int, actual: int | None = None) -> ApiError:
+    tail = f", actual length: {actual} bytes" if actual is not None else ""
+    return ApiError(
+        413, "request-too-large", f"The POST payload is too large (limit: {limit} bytes{tail})."
+    )

@@ -1,0 +1,109 @@
+"""/v2/key-value-stores/{storeId}/keys and the ZIP download at .../records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from stream_zip import ZIP_64, async_stream_zip
+
+from openkvs.core import validation as v
+from openkvs.core.key_range import KeyRange, key_range
+from openkvs.core.models import Store
+from openkvs.core.schema import collection_filter
+from openkvs.core.signing import verify_storage_signature
+from openkvs.http.context import Ctx
+from openkvs.http.serialize import record_url
+
+if TYPE_CHECKING:
+    from openkvs.app import OpenKvs
+
+ZIP_PAGE = 100
+
+
+def _storage_signed(ctx: Ctx) -> Any:
+    signature = ctx.query.get("signature")
+    if not signature:
+        return None
+    return lambda store: verify_storage_signature(store.secret, store.id, signature)
+
+
+async def _listing(app: OpenKvs, ctx: Ctx) -> tuple[Store, bool, KeyRange]:
+    store, owner = await app.access.readable(ctx.params["store_id"], ctx.user, _storage_signed(ctx))
+    app.limit_store(ctx, store.id)
+    collection = ctx.query.get("collection") or None
+    flt = collection_filter(store.schema, collection) if collection is not None else None
+    return store, owner, key_range(ctx.query.get("prefix"), flt)
+
+
+async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
+    limit = v.parse_page_limit(ctx.query.get("limit"), v.KEYS_PAGE_MAX)
+    store, owner, bounds = await _listing(app, ctx)
+    start = ctx.query.get("exclusiveStartKey") or None
+    items = []
+    if not bounds.empty:
+        items = await app.backend.list_keys(store.id, start, bounds.lower, bounds.upper, limit + 1)
+    truncated = len(items) > limit
+    items = items[:limit]
+    # Record URLs are signed for those who could sign them anyway: the owner and signature holders.
+    signed = owner or "signature" in ctx.query
+    app.backend.note_list(store.id)
+    await ctx.json(
+        200,
+        {
+            "data": {
+                "items": [
+                    {
+                        "key": item.key,
+                        "size": item.size,
+                        "recordPublicUrl": record_url(app.public_base, store, item.key, signed),
+                    }
+                    for item in items
+                ],
+                "count": len(items),
+                "limit": limit,
+                "exclusiveStartKey": start,
+                "isTruncated": truncated,
+                "nextExclusiveStartKey": items[-1].key if truncated else None,
+            }
+        },
+    )
+
+
+async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
+    store, _owner, bounds = await _listing(app, ctx)
+    app.backend.note_list(store.id)
+    await ctx.start(
+        200,
+        [
+            (b"content-type", b"application/zip"),
+            (
+                b"content-disposition",
+                f'attachment; filename="{store.name or store.id}.zip"'.encode(),
+            ),
+        ],
+    )
+    if ctx.method == "HEAD":
+        await ctx.body(b"")
+        return
+    async for chunk in async_stream_zip(_members(app, store, bounds)):
+        await ctx.body(chunk, more=True)
+    await ctx.body(b"")
+
+
+async def _members(app: OpenKvs, store: Store, bounds: KeyRange) -> AsyncIterator[Any]:
+    if bounds.empty:
+        return
+    after: str | None = None
+    while True:
+        keys = await app.backend.list_keys(store.id, after, bounds.lower, bounds.upper, ZIP_PAGE)
+        for item in keys:
+            record = await app.backend.get_record(store.id, item.key)
+            if record is None:  # deleted while the archive was being written
+                continue
+            modified = datetime.fromtimestamp(record.modified_at / 1000, tz=UTC)
+            yield record.key, modified, 0o644, ZIP_64, app.records.decoded_chunks(record, store.id)
+        if len(keys) < ZIP_PAGE:
+            return
+        after = keys[-1].key

@@ -1,0 +1,181 @@
+"""/v2/key-value-stores/{storeId}/records/{recordKey}: GET, HEAD, PUT, POST, DELETE."""
+
+from __future__ import annotations
+
+from email.utils import formatdate, parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from openkvs.core import validation as v
+from openkvs.core.codecs import accepts_encoding, normalize_encoding
+from openkvs.core.conditions import etag_matches, parse_etag_list
+from openkvs.core.errors import ApiError, record_not_found
+from openkvs.core.models import RecordMeta, WriteCondition
+from openkvs.core.signing import verify_record_signature
+from openkvs.core.uploads import receive_record, record_too_large
+from openkvs.http.context import Ctx, Headers
+from openkvs.http.ranges import parse_range
+from openkvs.http.serialize import record_url
+
+if TYPE_CHECKING:
+    from openkvs.app import OpenKvs
+
+SANDBOXED_TYPES = (
+    "text/html",
+    "image/svg+xml",
+    "application/xhtml+xml",
+    "text/xml",
+    "application/xml",
+)
+
+
+def _sandboxed(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in SANDBOXED_TYPES or media.endswith("+xml")
+
+
+def _not_modified(ctx: Ctx, record: RecordMeta) -> bool:
+    tags = parse_etag_list(ctx.headers.get("if-none-match"))
+    if tags is not None:
+        return etag_matches(tags, record.etag)
+    since = ctx.headers.get("if-modified-since")
+    if since:
+        try:
+            return record.modified_at // 1000 <= int(parsedate_to_datetime(since).timestamp())
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+async def get_record(app: OpenKvs, ctx: Ctx) -> None:
+    key = v.check_key(ctx.params["key"])
+    if "service-worker" in ctx.headers:
+        raise ApiError(
+            403,
+            "service-worker-registration-not-allowed",
+            "Records cannot be used to register service workers.",
+        )
+    signature = ctx.query.get("signature")
+    signed = (lambda s: verify_record_signature(s.secret, key, signature)) if signature else None
+    store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed)
+    app.limit_records(ctx, store.id)
+    record = await app.backend.get_record(store.id, key)
+    if record is None:
+        raise record_not_found()
+    app.backend.note_read(store.id)
+    attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
+    headers: Headers = [
+        (b"content-type", record.content_type.encode("latin-1", "replace")),
+        (b"etag", record.etag.encode()),
+        (b"last-modified", formatdate(record.modified_at / 1000, usegmt=True).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", b"private, no-cache"),
+    ]
+    if attachment:
+        headers.append((b"content-disposition", f'attachment; filename="{key}"'.encode()))
+    elif _sandboxed(record.content_type):
+        headers.append((b"content-security-policy", b"sandbox"))
+    if _not_modified(ctx, record):
+        await ctx.empty(304, headers)
+        return
+    if record.content_encoding is not None:
+        headers.append((b"vary", b"Accept-Encoding"))
+        if not accepts_encoding(ctx.headers.get("accept-encoding"), record.content_encoding):
+            await _send_decoded(app, ctx, store.id, record, headers)
+            return
+        headers.append((b"content-encoding", record.content_encoding.encode()))
+        await _send_stored(app, ctx, store.id, record, headers, 200, 0, record.size)
+        return
+    headers.append((b"accept-ranges", b"bytes"))
+    status, start, length = 200, 0, record.size
+    wanted = parse_range(ctx.headers.get("range"), record.size)
+    if wanted == "unsatisfiable":
+        raise ApiError(
+            416,
+            "range-not-satisfiable",
+            "The requested range is not satisfiable.",
+            headers={"Content-Range": f"bytes */{record.size}"},
+        )
+    if wanted is not None:
+        status, (start, length) = 206, wanted
+        end = start + length - 1
+        headers.append((b"content-range", f"bytes {start}-{end}/{record.size}".encode()))
+    await _send_stored(app, ctx, store.id, record, headers, status, start, length)
+
+
+async def _send_stored(
+    app: OpenKvs,
+    ctx: Ctx,
+    store_id: str,
+    record: RecordMeta,
+    headers: Headers,
+    status: int,
+    start: int,
+    length: int,
+) -> None:
+    headers.append((b"content-length", str(length).encode()))
+    if ctx.method == "HEAD":
+        await ctx.empty(status, headers)
+        return
+    record, stream = await app.records.open(store_id, record, start, length)
+    try:
+        await ctx.start(status, headers)
+        async for chunk in stream:
+            await ctx.body(chunk, more=True)
+        await ctx.body(b"")
+    finally:
+        await stream.close()
+
+
+async def _send_decoded(
+    app: OpenKvs, ctx: Ctx, store_id: str, record: RecordMeta, headers: Headers
+) -> None:
+    """The client does not accept the stored encoding: decode on the fly (length unknown)."""
+    if ctx.method == "HEAD":
+        await ctx.empty(200, headers)
+        return
+    chunks = app.records.decoded_chunks(record, store_id)
+    first = await anext(chunks, b"")  # open (and maybe fail) before the status goes out
+    await ctx.start(200, headers)
+    await ctx.body(first, more=True)
+    async for chunk in chunks:
+        await ctx.body(chunk, more=True)
+    await ctx.body(b"")
+
+
+def _write_condition(ctx: Ctx) -> WriteCondition:
+    return WriteCondition(
+        if_match=parse_etag_list(ctx.headers.get("if-match")),
+        if_none_match=parse_etag_list(ctx.headers.get("if-none-match")),
+    )
+
+
+async def put_record(app: OpenKvs, ctx: Ctx) -> None:
+    key = v.check_key(ctx.params["key"])
+    store = await app.access.writable(ctx.params["store_id"], ctx.user)
+    app.limit_records(ctx, store.id)
+    content_type = v.check_content_type(ctx.headers.get("content-type"))
+    encoding = normalize_encoding(ctx.headers.get("content-encoding"))
+    limit = app.settings.max_record_size
+    length = ctx.content_length()
+    if length is not None and length > limit:
+        raise record_too_large(limit)
+    await receive_record(
+        app.backend,
+        store,
+        key,
+        content_type,
+        encoding,
+        ctx.stream_body(),
+        limit,
+        _write_condition(ctx),
+    )
+    location = record_url(app.public_base, store, key, signed=False)
+    await ctx.json(201, {}, [(b"location", location.encode())])
+
+
+async def delete_record(app: OpenKvs, ctx: Ctx) -> None:
+    key = v.check_key(ctx.params["key"])
+    store = await app.access.writable(ctx.params["store_id"], ctx.user)
+    app.limit_records(ctx, store.id)
+    await app.backend.delete_record(store.id, key, _write_condition(ctx))
+    await ctx.empty(204)

@@ -1,0 +1,117 @@
+"""/v2/key-value-stores and /v2/key-value-stores/{storeId}."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from openkvs.backends.base import UNSET
+from openkvs.core import validation as v
+from openkvs.core.errors import ApiError, invalid_parameter, token_not_provided
+from openkvs.core.schema import check_store_schema
+from openkvs.http.context import Ctx
+from openkvs.http.json_body import read_json_object
+from openkvs.http.serialize import store_json, store_url
+
+if TYPE_CHECKING:
+    from openkvs.app import OpenKvs
+
+OWNERSHIP = ("ownedByMe", "sharedWithMe")
+
+
+async def list_stores(app: OpenKvs, ctx: Ctx) -> None:
+    if ctx.user is None:
+        raise token_not_provided()
+    q = ctx.query
+    offset = v.parse_non_negative_int("offset", q.get("offset"), 0)
+    limit = v.parse_page_limit(q.get("limit"), v.STORES_PAGE_MAX)
+    desc = v.parse_bool("desc", q.get("desc"))
+    unnamed = v.parse_bool("unnamed", q.get("unnamed"))
+    ownership = q.get("ownership") or None
+    if ownership is not None and ownership not in OWNERSHIP:
+        raise invalid_parameter("ownership", "must be ownedByMe or sharedWithMe.")
+    if ownership == "sharedWithMe":  # openkvs has no sharing: nothing is shared with anyone
+        total, stores = 0, []
+    else:
+        total, stores = await app.backend.list_stores(ctx.user.id, offset, limit, desc, unnamed)
+    await ctx.json(
+        200,
+        {
+            "data": {
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+                "desc": desc,
+                "unnamed": unnamed,
+                "count": len(stores),
+                "items": [store_json(s, app.public_base, True) for s in stores],
+            }
+        },
+    )
+
+
+async def create_store(app: OpenKvs, ctx: Ctx) -> None:
+    if ctx.user is None:
+        raise token_not_provided()
+    name = ctx.query.get("name") or None
+    if name is not None:
+        v.check_store_name(name)
+    body = await read_json_object(ctx, app.settings.max_json_body) or {}
+    if name is not None:
+        existing = await app.backend.store_by_name(ctx.user.id, name)
+        if existing is not None:
+            await ctx.json(200, {"data": store_json(existing, app.public_base, True)})
+            return
+    schema = body.get("schema")
+    if schema is not None:
+        schema = check_store_schema(schema)
+    store, created = await app.backend.get_or_create_store(ctx.user.id, name, schema)
+    headers = [(b"location", store_url(app.public_base, store.id).encode())] if created else None
+    await ctx.json(
+        201 if created else 200, {"data": store_json(store, app.public_base, True)}, headers
+    )
+
+
+async def get_store(app: OpenKvs, ctx: Ctx) -> None:
+    store, owner = await app.access.readable(ctx.params["store_id"], ctx.user)
+    app.limit_store(ctx, store.id)
+    app.backend.note_access(store.id)
+    await ctx.json(200, {"data": store_json(store, app.public_base, owner)})
+
+
+def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = None if body["name"] is None else v.check_store_name(body["name"])
+    if "generalAccess" in body and body["generalAccess"] is not None:
+        changes["general_access"] = v.check_general_access(body["generalAccess"])
+    if "title" in body:
+        title = body["title"]
+        if title is not None and not isinstance(title, str):
+            raise ApiError(400, "invalid-value", "Invalid value provided: title must be a string.")
+        changes["title"] = title
+    return changes
+
+
+async def update_store(app: OpenKvs, ctx: Ctx) -> None:
+    store = await app.access.writable(ctx.params["store_id"], ctx.user)
+    app.limit_store(ctx, store.id)
+    body = await read_json_object(ctx, app.settings.max_json_body)
+    if body is None:
+        raise ApiError(400, "invalid-request", "The request body must be a JSON object.")
+    changes = _store_changes(body)
+    updated = await app.backend.update_store(
+        store.id,
+        name=changes.get("name", UNSET),
+        general_access=changes.get("general_access", UNSET),
+        title=changes.get("title", UNSET),
+    )
+    if updated is None:
+        raise ApiError(404, "record-not-found", "Key-value store was not found.")
+    await ctx.json(200, {"data": store_json(updated, app.public_base, True)})
+
+
+async def delete_store(app: OpenKvs, ctx: Ctx) -> None:
+    store = await app.access.writable(ctx.params["store_id"], ctx.user)
+    app.limit_store(ctx, store.id)
+    await app.backend.delete_store(store.id)
+    await ctx.empty(204)

@@ -1,0 +1,26 @@
+"""/v2/users/me and /v2/users/{userId}: what the Apify CLI reads before every command (D1)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from openkvs.core.errors import ApiError, token_not_provided
+from openkvs.http.context import Ctx
+from openkvs.http.serialize import user_json
+
+if TYPE_CHECKING:
+    from openkvs.app import OpenKvs
+
+
+async def get_user(app: OpenKvs, ctx: Ctx) -> None:
+    ref = ctx.params["user_id"]
+    if ref == "me":
+        if ctx.user is None:
+            raise token_not_provided()
+        await ctx.json(200, {"data": user_json(ctx.user, private=True)})
+        return
+    user = await app.backend.user_by_id(ref) or await app.backend.user_by_username(ref)
+    if user is None:
+        raise ApiError(404, "record-not-found", "User was not found.")
+    own = ctx.user is not None and ctx.user.id == user.id
+    await ctx.json(200, {"data": user_json(user, private=own)})
