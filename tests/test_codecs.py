@@ -1,4 +1,4 @@
-"""Unit tests of the Content-Encoding codecs (DECISIONS D3, D4): streaming decoders, limits, headers."""
+"""Unit tests of the Content-Encoding codecs (D3, D4): streaming decoders, limits, headers."""
 
 from __future__ import annotations
 
@@ -242,7 +242,9 @@ def test_a_stream_in_another_encoding_is_a_decode_error(encoding: str) -> None:
 
 @pytest.mark.parametrize("name", list(ENCODERS))
 @pytest.mark.parametrize(
-    "trailer", [b"x", b"\x00", b"garbage after the end", b"\x1f\x8b"], ids=["x", "nul", "text", "magic"]
+    "trailer",
+    [b"x", b"\x00", b"garbage after the end", b"\x1f\x8b"],
+    ids=["x", "nul", "text", "magic"],
 )
 def test_trailing_garbage_is_a_decode_error(name: str, trailer: bytes) -> None:
     encoding, encode = ENCODERS[name]

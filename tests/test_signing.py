@@ -186,7 +186,9 @@ def test_storage_signature_decodes_to_version_expiry_and_hmac() -> None:
     expires_at=st.one_of(st.just(0), st.integers(min_value=1, max_value=10**13)),
 )
 @settings(max_examples=100)
-def test_storage_signature_is_unpadded_base64url(secret: str, store_id: str, expires_at: int) -> None:
+def test_storage_signature_is_unpadded_base64url(
+    secret: str, store_id: str, expires_at: int
+) -> None:
     sig = storage_signature(secret, store_id, expires_at)
     assert "=" not in sig
     assert set(sig) <= set(string.ascii_letters + string.digits + "-_")
@@ -224,7 +226,11 @@ def test_non_expiring_storage_signature_is_accepted_at_any_time(
     ("secret", "store_id", "signature"),
     [
         ("secret", "store1", "MC4xNzY3MjI1NjAwMDAwLm85Q1JFd1pocUZGMmZqaG5EZlky"),
-        ("hmac-secret-key", "WkzbQMuFYuamGv3YF", "MC4xNzY3MjI1NjAwMDAwLk5WNUFzVkdrMWdreWZpNFhwSDl3"),
+        (
+            "hmac-secret-key",
+            "WkzbQMuFYuamGv3YF",
+            "MC4xNzY3MjI1NjAwMDAwLk5WNUFzVkdrMWdreWZpNFhwSDl3",
+        ),
     ],
 )
 def test_expiring_vector_is_accepted_before_expiry(
@@ -240,7 +246,11 @@ def test_expiring_vector_is_accepted_before_expiry(
     ("secret", "store_id", "signature"),
     [
         ("secret", "store1", "MC4xNzY3MjI1NjAwMDAwLm85Q1JFd1pocUZGMmZqaG5EZlky"),
-        ("hmac-secret-key", "WkzbQMuFYuamGv3YF", "MC4xNzY3MjI1NjAwMDAwLk5WNUFzVkdrMWdreWZpNFhwSDl3"),
+        (
+            "hmac-secret-key",
+            "WkzbQMuFYuamGv3YF",
+            "MC4xNzY3MjI1NjAwMDAwLk5WNUFzVkdrMWdreWZpNFhwSDl3",
+        ),
     ],
 )
 def test_expiring_vector_is_rejected_after_expiry(
@@ -302,7 +312,10 @@ def test_storage_signature_version_other_than_0_is_rejected(version: str) -> Non
     mac = reference_hmac_b62("secret", f"{version}.0.store1")
     sig = b64url(f"{version}.0.{mac}")
     assert verify_storage_signature("secret", "store1", sig) is False
-    assert verify_storage_signature("secret", "store1", b64url(f"{version}.0.{mac}", pad=True)) is False
+    assert (
+        verify_storage_signature("secret", "store1", b64url(f"{version}.0.{mac}", pad=True))
+        is False
+    )
 
 
 @pytest.mark.parametrize(

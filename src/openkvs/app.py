@@ -22,7 +22,11 @@ from openkvs.http.routes import build_router
 log = logging.getLogger("openkvs")
 access_log = logging.getLogger("openkvs.access")
 _TOKEN_IN_QUERY = re.compile(r"(^|&)(token|signature)=[^&]*")
-PREFLIGHT_HEADERS = [*CORS_HEADERS, (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"), (b"access-control-max-age", b"86400")]
+PREFLIGHT_HEADERS = [
+    *CORS_HEADERS,
+    (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
+    (b"access-control-max-age", b"86400"),
+]
 
 
 def redact_query(query: str) -> str:
@@ -132,17 +136,7 @@ class OpenKvs:
             if override:
                 ctx.method = override.upper()
             if ctx.method == "OPTIONS":
-                requested = ctx.headers.get(
-                    "access-control-request-headers", "Authorization, Content-Type"
-                )
-                await ctx.send(
-                    {
-                        "type": "http.response.start",
-                        "status": 204,
-                        "headers": [*PREFLIGHT_HEADERS, (b"access-control-allow-headers", requested.encode("latin-1"))],
-                    }
-                )
-                await ctx.body(b"")
+                await self._preflight(ctx)
                 return 204
             await self._authenticate(ctx)
             path = scope["path"]
@@ -169,6 +163,13 @@ class OpenKvs:
                     )
                 )
             return 500
+
+    async def _preflight(self, ctx: Ctx) -> None:
+        """CORS preflight: any origin, the methods the API has, the headers asked for."""
+        asked = ctx.headers.get("access-control-request-headers", "Authorization, Content-Type")
+        headers = [*PREFLIGHT_HEADERS, (b"access-control-allow-headers", asked.encode("latin-1"))]
+        await ctx.send({"type": "http.response.start", "status": 204, "headers": headers})
+        await ctx.body(b"")
 
     async def _authenticate(self, ctx: Ctx) -> None:
         """A supplied token must be valid, even where none is needed (D7)."""

@@ -20,7 +20,7 @@ from openkvs.core.validation import check_username
 T = TypeVar("T")
 
 
-class SizeType(click.ParamType):
+class SizeType(click.ParamType):  # type: ignore[type-arg]
     name = "SIZE"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
@@ -32,7 +32,7 @@ class SizeType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType):  # type: ignore[type-arg]
     name = "DURATION"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
@@ -282,9 +282,8 @@ def token_list(username: str | None, data_dir: Path) -> None:
         click.echo(f"{'ID':<18} {'USER':<31} {'NAME':<16} {'CREATED':<25} STATE")
         for info in await backend.list_tokens(user_id):
             state = "revoked" if info.revoked else "active"
-            click.echo(
-                f"{info.id:<18} {info.username:<31} {info.name:<16} {iso_ms(info.created_at):<25} {state}"
-            )
+            created = iso_ms(info.created_at)
+            click.echo(f"{info.id:<18} {info.username:<31} {info.name:<16} {created:<25} {state}")
 
     _with_backend(data_dir, work)
 

@@ -18,7 +18,7 @@ def parse_size(text: str) -> int:
         raise ValueError(f"not a size: {text!r} (examples: 1000, 64KiB, 5GiB)")
     number, unit, binary = match.groups()
     power = "kmgt".find(unit.lower()) + 1 if unit else 0
-    return int(number) * (1024 if binary or not unit else 1000) ** power
+    return int(number) * int((1024 if binary or not unit else 1000) ** power)
 
 
 def parse_duration(text: str) -> int:

@@ -30,6 +30,6 @@ def check_write_condition(condition: WriteCondition, current_etag: str | None) -
     """Raise 412 when the record's current state does not satisfy the request's condition."""
     if condition.if_match is not None and not etag_matches(condition.if_match, current_etag):
         raise precondition_failed("If-Match does not match the record's current ETag.")
-    if condition.if_none_match is not None and current_etag is not None:
-        if etag_matches(condition.if_none_match, current_etag):
-            raise precondition_failed("If-None-Match matches the record's current ETag.")
+    none_match = condition.if_none_match
+    if none_match is not None and etag_matches(none_match, current_etag):
+        raise precondition_failed("If-None-Match matches the record's current ETag.")

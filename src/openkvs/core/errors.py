@@ -31,8 +31,8 @@ class ApiError(Exception):
 
 
 INSUFFICIENT_PERMISSIONS = (
-    "Insufficient permissions for the key-value store. Make sure you're passing a correct API token "
-    "and that it has the required permissions."
+    "Insufficient permissions for the key-value store. Make sure you're passing a correct "
+    "API token and that it has the required permissions."
 )
 
 

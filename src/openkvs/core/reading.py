@@ -19,7 +19,7 @@ class RecordReader:
     async def open(
         self, store_id: str, record: RecordMeta, start: int = 0, length: int | None = None
     ) -> tuple[RecordMeta, BodyStream]:
-        """The body of `record`, or of the value that replaced it if it was overwritten meanwhile."""
+        """The body of `record`, or of the value that replaced it if it was overwritten."""
         for _ in range(OPEN_ATTEMPTS):
             stream = await self.backend.open_body(record, start, length)
             if stream is not None:

@@ -78,7 +78,8 @@ def _collect(decoded: bytearray | None, pieces: Any) -> None:
                 raise ApiError(
                     413,
                     "request-too-large",
-                    f"A record validated by a JSON schema may have at most {JSON_VALIDATION_LIMIT} bytes.",
+                    "A record validated by a JSON schema may have at most "
+                    f"{JSON_VALIDATION_LIMIT} bytes.",
                 )
 
 

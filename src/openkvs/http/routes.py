@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from openkvs.core.errors import ApiError
 from openkvs.http import key_views, record_views, store_views, user_views
@@ -42,7 +43,7 @@ class Endpoint:
         await view(self.app, ctx)
 
 
-async def not_found(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
     raise ApiError(404, "page-not-found", "The requested page was not found.")
 
 

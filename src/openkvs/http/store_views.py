@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from openkvs.backends.base import UNSET
 from openkvs.core import validation as v
 from openkvs.core.errors import ApiError, invalid_parameter, token_not_provided
+from openkvs.core.models import Store
 from openkvs.core.schema import check_store_schema
 from openkvs.http.context import Ctx
 from openkvs.http.json_body import read_json_object
@@ -30,7 +31,7 @@ async def list_stores(app: OpenKvs, ctx: Ctx) -> None:
     if ownership is not None and ownership not in OWNERSHIP:
         raise invalid_parameter("ownership", "must be ownedByMe or sharedWithMe.")
     if ownership == "sharedWithMe":  # openkvs has no sharing: nothing is shared with anyone
-        total, stores = 0, []
+        total, stores = 0, list[Store]()
     else:
         total, stores = await app.backend.list_stores(ctx.user.id, offset, limit, desc, unnamed)
     await ctx.json(

@@ -1,4 +1,4 @@
-"""EmbeddedBackend: reads on the event loop's own connection, writes through the group-commit writer."""
+"""EmbeddedBackend: reads on the event loop's connection, writes through the group-commit writer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openkvs.backends.base import UNSET
+from openkvs.backends.base import UNSET, BodySink
 from openkvs.backends.embedded.blobs import BlobFiles, BytesBodyStream, FileBodyStream, SpooledBody
 from openkvs.backends.embedded.migrations import migrate
 from openkvs.backends.embedded.writer import Writer
@@ -441,9 +441,10 @@ class EmbeddedBackend:
         content_type: str,
         content_encoding: str | None,
         etag: str,
-        body: SpooledBody,  # type: ignore[override]
+        body: BodySink,
         condition: WriteCondition,
     ) -> RecordMeta:
+        assert isinstance(body, SpooledBody)
         modified = now_ms()
         inline, blob, size = body.inline, body.blob, body.size
 
@@ -460,7 +461,8 @@ class EmbeddedBackend:
                 body_id = conn.execute("INSERT INTO bodies (data) VALUES (?)", (inline,)).lastrowid
             conn.execute(
                 "INSERT OR REPLACE INTO records (store_id, key, size, content_type, "
-                "content_encoding, etag, modified_at, body_id, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "content_encoding, etag, modified_at, body_id, blob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     store_id,
                     key,
@@ -481,8 +483,8 @@ class EmbeddedBackend:
                 if old[3] is not None:
                     conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
             conn.execute(
-                "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + ?, "
-                "modified_at = ? WHERE id = ?",
+                "UPDATE stores SET write_count = write_count + 1, "
+                "storage_bytes = storage_bytes + ?, modified_at = ? WHERE id = ?",
                 (delta, modified, store_id),
             )
             if blob is not None:

@@ -60,7 +60,7 @@ class BlobFiles:
         return [entry.name for entry in os.scandir(self.tmp) if entry.is_file()]
 
     def all_blob_names(self) -> list[str]:
-        names = []
+        names: list[str] = []
         for sub in os.scandir(self.blobs):
             if sub.is_dir():
                 names.extend(entry.name for entry in os.scandir(sub.path))
