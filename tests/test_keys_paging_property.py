@@ -36,13 +36,13 @@ def build_keys() -> list[str]:
     long_prefix = "".join(rng.choice(KEY_ALPHABET) for _ in range(200))
     keys.add(long_prefix)
     keys.update(long_prefix + char for char in BOUNDARY_CHARS)
-    keys.update(long_prefix + "_" * 56 + char for char in "!Aaz")  # exactly 257? no: 256 chars
+    keys.update(long_prefix + "_" * 55 + char for char in "!Aaz")  # 256 characters each
     max_key = "z" * 256
     keys.update([max_key, max_key[:-1], "z" * 255 + "Z", "(" * 256, ")" * 3])
     keys.update(f"record-{n:04d}" for n in range(0, 60, 3))
     keys.update(f"RECORD_{n}" for n in range(12))
-    result = sorted((key for key in keys if 1 <= len(key) <= 256), key=lambda k: k.encode())
-    return result
+    assert all(1 <= len(key) <= 256 for key in keys)
+    return sorted(keys, key=lambda k: k.encode())
 
 
 KEYS = build_keys()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -87,9 +88,15 @@ async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
     if ctx.method == "HEAD":
         await ctx.body(b"")
         return
-    async for chunk in async_stream_zip(_members(app, store, bounds)):
+    members = _members(app, store, bounds)
+    async for chunk in async_stream_zip(members, get_compressobj=_compressor):
         await ctx.body(chunk, more=True)
     await ctx.body(b"")
+
+
+def _compressor() -> Any:
+    # Level 6 rather than the library's 9: most of the gain for a fraction of the CPU.
+    return zlib.compressobj(level=6, wbits=-zlib.MAX_WBITS)
 
 
 async def _members(app: OpenKvs, store: Store, bounds: KeyRange) -> AsyncIterator[Any]:

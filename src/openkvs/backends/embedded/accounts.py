@@ -1,0 +1,89 @@
+"""Users and tokens in the embedded database."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from openkvs.backends.embedded.state import After, EmbeddedState
+from openkvs.core.errors import ApiError
+from openkvs.core.ids import now_ms, random_id
+from openkvs.core.models import TokenInfo, User
+
+
+def _token(row: tuple[Any, ...]) -> TokenInfo:
+    return TokenInfo(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+
+class AccountRows(EmbeddedState):
+    async def count_users(self) -> int:
+        return int(self._reader.execute("SELECT count(*) FROM users").fetchone()[0])
+
+    async def create_user(self, username: str) -> User:
+        user = User(random_id(), username, now_ms())
+
+        def op(conn: sqlite3.Connection, after: After) -> User:
+            try:
+                conn.execute(
+                    "INSERT INTO users (id, username, created_at) VALUES (?, ?, ?)",
+                    (user.id, user.username, user.created_at),
+                )
+            except sqlite3.IntegrityError:
+                raise ApiError(400, "name-not-unique", f'Username "{username}" is taken.') from None
+            return user
+
+        result: User = await self._writer.run(op)
+        return result
+
+    def _user(self, where: str, arg: str) -> User | None:
+        row = self._reader.execute(
+            f"SELECT id, username, created_at FROM users WHERE {where} = ?", (arg,)
+        ).fetchone()
+        return User(*row) if row else None
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        return self._user("id", user_id)
+
+    async def user_by_username(self, username: str) -> User | None:
+        return self._user("username", username)
+
+    async def user_by_token_hash(self, token_hash: str) -> User | None:
+        row = self._reader.execute(
+            "SELECT u.id, u.username, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.hash = ? AND t.revoked = 0",
+            (token_hash,),
+        ).fetchone()
+        return User(*row) if row else None
+
+    async def add_token(self, user_id: str, token_hash: str, name: str) -> TokenInfo:
+        token_id = random_id()
+
+        def op(conn: sqlite3.Connection, after: After) -> None:
+            conn.execute(
+                "INSERT INTO tokens (id, user_id, hash, name, created_at) VALUES (?, ?, ?, ?, ?)",
+                (token_id, user_id, token_hash, name, now_ms()),
+            )
+
+        await self._writer.run(op)
+        tokens = [t for t in await self.list_tokens(user_id) if t.id == token_id]
+        return tokens[0]
+
+    async def list_tokens(self, user_id: str | None) -> list[TokenInfo]:
+        sql = (
+            "SELECT t.id, t.user_id, u.username, t.name, t.created_at, t.revoked "
+            "FROM tokens t JOIN users u ON u.id = t.user_id"
+        )
+        args: tuple[str, ...] = ()
+        if user_id is not None:
+            sql += " WHERE t.user_id = ?"
+            args = (user_id,)
+        return [_token(r) for r in self._reader.execute(sql + " ORDER BY t.created_at", args)]
+
+    async def revoke_token(self, token_id: str) -> bool:
+        def op(conn: sqlite3.Connection, after: After) -> bool:
+            cur = conn.execute(
+                "UPDATE tokens SET revoked = 1 WHERE id = ? AND revoked = 0", (token_id,)
+            )
+            return cur.rowcount > 0
+
+        return bool(await self._writer.run(op))

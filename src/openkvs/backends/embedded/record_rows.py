@@ -1,0 +1,181 @@
+"""Records and their bodies in the embedded database."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from openkvs.backends.base import BodySink
+from openkvs.backends.embedded.blobs import BytesBodyStream, FileBodyStream, SpooledBody
+from openkvs.backends.embedded.state import After, EmbeddedState
+from openkvs.core.conditions import check_write_condition
+from openkvs.core.errors import store_not_found
+from openkvs.core.ids import now_ms
+from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
+
+RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body_id, blob"
+WRITE_STATS = (
+    "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + ?1, "
+    "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
+)
+DELETE_STATS = (
+    "UPDATE stores SET delete_count = delete_count + 1, storage_bytes = storage_bytes - ?1, "
+    "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
+)
+
+
+def _bound_clauses(
+    after: str | None, lower: str | None, upper: str | None
+) -> tuple[str, list[Any]]:
+    sql, args = "", []
+    for op, value in ((">", after), (">=", lower), ("<", upper)):
+        if value is not None:
+            sql += f" AND key {op} ?"
+            args.append(value)
+    return sql, args
+
+
+class RecordRows(EmbeddedState):
+    inline_threshold: int
+
+    async def list_keys(
+        self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
+    ) -> list[KeyItem]:
+        bounds, args = _bound_clauses(after, lower, upper)
+        rows = self._reader.execute(
+            f"SELECT key, size FROM records WHERE store_id = ?{bounds} ORDER BY key LIMIT ?",
+            (store_id, *args, limit),
+        ).fetchall()
+        return [KeyItem(r[0], r[1]) for r in rows]
+
+    def _record(self, row: tuple[Any, ...]) -> RecordMeta:
+        inline = None
+        if row[6] is not None:
+            body = self._reader.execute(
+                "SELECT data FROM bodies WHERE id = ?", (row[6],)
+            ).fetchone()
+            inline = bytes(body[0]) if body else b""
+        return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], inline, row[7])
+
+    async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
+        row = self._reader.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = ? AND key = ?", (store_id, key)
+        ).fetchone()
+        return self._record(row) if row else None
+
+    async def records_page(
+        self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
+    ) -> list[RecordMeta]:
+        bounds, args = _bound_clauses(after, lower, upper)
+        rows = self._reader.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = ?{bounds} ORDER BY key LIMIT ?",
+            (store_id, *args, limit),
+        ).fetchall()
+        return [self._record(r) for r in rows]
+
+    async def open_body(
+        self, record: RecordMeta, start: int = 0, length: int | None = None
+    ) -> FileBodyStream | BytesBodyStream | None:
+        end = record.size if length is None else min(record.size, start + length)
+        if record.blob is None:
+            data = record.inline or b""
+            return BytesBodyStream(data[start:end] if (start, end) != (0, len(data)) else data)
+        fd = self._files.open_fd(record.blob)
+        if fd is None:
+            return None
+        return FileBodyStream(fd, start, max(0, end - start))
+
+    def new_body(self) -> SpooledBody:
+        return SpooledBody(self._files, self.inline_threshold)
+
+    async def put_record(
+        self,
+        store_id: str,
+        key: str,
+        content_type: str,
+        content_encoding: str | None,
+        etag: str,
+        body: BodySink,
+        condition: WriteCondition,
+    ) -> RecordMeta:
+        assert isinstance(body, SpooledBody)
+        modified = now_ms()
+        inline, blob, size = body.inline, body.blob, body.size
+
+        def op(conn: sqlite3.Connection, after: After) -> RecordMeta:
+            if not conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
+                raise store_not_found()
+            old = conn.execute(
+                "SELECT etag, size, body_id, blob FROM records WHERE store_id = ? AND key = ?",
+                (store_id, key),
+            ).fetchone()
+            check_write_condition(condition, old[0] if old else None)
+            body_id = None
+            if inline is not None:
+                body_id = conn.execute("INSERT INTO bodies (data) VALUES (?)", (inline,)).lastrowid
+            conn.execute(
+                "INSERT OR REPLACE INTO records (store_id, key, size, content_type, "
+                "content_encoding, etag, modified_at, body_id, blob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    store_id,
+                    key,
+                    size,
+                    content_type,
+                    content_encoding,
+                    etag,
+                    modified,
+                    body_id,
+                    blob,
+                ),
+            )
+            delta = size
+            if old:
+                delta -= old[1]
+                if old[2] is not None:
+                    conn.execute("DELETE FROM bodies WHERE id = ?", (old[2],))
+                if old[3] is not None:
+                    conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
+            conn.execute(
+                WRITE_STATS,
+                (delta, modified, store_id),
+            )
+            if blob is not None:
+                after.append(lambda: self._files.publish(blob))
+            if old and old[3] is not None:
+                self._bury(after, [old[3]])
+            return RecordMeta(
+                key, size, content_type, content_encoding, etag, modified, inline, blob
+            )
+
+        def failed() -> None:
+            if blob is not None:
+                self._files.remove(blob)
+
+        result: RecordMeta = await self._writer.run(op, on_error=failed)
+        return result
+
+    async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
+        def op(conn: sqlite3.Connection, after: After) -> bool:
+            if not conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
+                raise store_not_found()
+            old = conn.execute(
+                "SELECT etag, size, body_id, blob FROM records WHERE store_id = ? AND key = ?",
+                (store_id, key),
+            ).fetchone()
+            check_write_condition(condition, old[0] if old else None)
+            if not old:
+                return False
+            conn.execute("DELETE FROM records WHERE store_id = ? AND key = ?", (store_id, key))
+            if old[2] is not None:
+                conn.execute("DELETE FROM bodies WHERE id = ?", (old[2],))
+            if old[3] is not None:
+                conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
+                self._bury(after, [old[3]])
+            conn.execute(
+                DELETE_STATS,
+                (old[1], now_ms(), store_id),
+            )
+            return True
+
+        return bool(await self._writer.run(op))

@@ -1,0 +1,31 @@
+"""What the embedded backend's parts share: connections, blob files, stats, burial of blobs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from openkvs.backends.embedded.blobs import BlobFiles
+from openkvs.backends.embedded.writer import Writer
+from openkvs.backends.stats_buffer import StatsBuffer
+
+After = list[Callable[[], None]]
+
+
+class EmbeddedState:
+    """The reader runs on the event loop thread; every write goes through the writer."""
+
+    _reader: sqlite3.Connection
+    _writer: Writer
+    _files: BlobFiles
+    stats: StatsBuffer
+    _cleared_dead: list[str]
+
+    def _bury(self, after: After, dead: list[str]) -> None:
+        def remove() -> None:
+            for blob in dead:
+                self._files.remove(blob)
+            self._cleared_dead.extend(dead)
+
+        if dead:
+            after.append(remove)
