@@ -13,6 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The JavaScript apify-client and the Apify CLI, for tests/test_js_clients.py (needs node and npm).
+JS_STAMP := tests/js/node_modules/.installed-stamp
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "npm not found: the JavaScript client tests will be skipped"; fi
+
 serve: $(STAMP)
 	$(BIN)/openkvs serve $(ARGS)
 
@@ -23,7 +30,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(JS_STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 format: $(STAMP)

@@ -80,9 +80,9 @@ def test_token_query_parameter_works_like_the_header(
     assert response.status_code == 201, response.text
     got = anon.get(f"{STORES}/{sid}/records/q", params={"token": token})
     assert got.content == b"via query"
-    assert "urlSigningSecretKey" in anon.get(f"{STORES}/{sid}", params={"token": token}).json()[
-        "data"
-    ]
+    assert (
+        "urlSigningSecretKey" in anon.get(f"{STORES}/{sid}", params={"token": token}).json()["data"]
+    )
 
 
 def test_non_owner_writes_are_403_and_change_nothing(

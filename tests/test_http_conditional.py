@@ -55,6 +55,17 @@ def test_if_none_match_with_current_etag_is_304(http: httpx.Client, record: str)
     assert other.content == BODY
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["*", f'"abc", {etag_of(BODY)}', f"W/{etag_of(BODY)}"],
+    ids=["star", "list", "weak"],
+)
+def test_if_none_match_forms_that_match_are_304(
+    http: httpx.Client, record: str, header: str
+) -> None:
+    assert http.get(record, headers={"If-None-Match": header}).status_code == 304
+
+
 def test_head_with_matching_if_none_match_is_304(http: httpx.Client, record: str) -> None:
     assert http.head(record, headers={"If-None-Match": etag_of(BODY)}).status_code == 304
 
@@ -98,6 +109,19 @@ def test_put_if_none_match_star_is_412_on_existing_and_201_on_missing(
     assert http.get(fresh).content == b"first"
 
 
+def test_put_if_match_star_needs_an_existing_record(
+    http: httpx.Client, store: dict[str, object], record: str
+) -> None:
+    response = http.put(record, content=b"replaced", headers={"If-Match": "*"})
+    assert response.status_code == 201, response.text
+    assert http.get(record).content == b"replaced"
+    missing = record_url(str(store["id"]), "missing")
+    assert_error(
+        http.put(missing, content=b"x", headers={"If-Match": "*"}), 412, "precondition-failed"
+    )
+    assert http.get(missing).status_code == 404
+
+
 def test_put_if_match_on_missing_record_is_412(
     http: httpx.Client, store: dict[str, object]
 ) -> None:
@@ -107,9 +131,7 @@ def test_put_if_match_on_missing_record_is_412(
     assert list_keys(http, str(store["id"]))["items"] == []
 
 
-def test_delete_with_wrong_if_match_is_412_and_record_kept(
-    http: httpx.Client, record: str
-) -> None:
+def test_delete_with_wrong_if_match_is_412_and_record_kept(http: httpx.Client, record: str) -> None:
     response = http.delete(record, headers={"If-Match": '"deadbeef"'})
     assert_error(response, 412, "precondition-failed")
     assert http.get(record).content == BODY
@@ -136,3 +158,21 @@ def test_unsatisfiable_range_is_416(http: httpx.Client, record: str) -> None:
     response = http.get(record, headers={"Range": "bytes=100-200"})
     assert_error(response, 416)
     assert response.headers.get("content-range") in (None, "bytes */100")
+
+
+def test_range_and_etag_on_large_file_backed_record(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    body = bytes(i * 7 % 251 for i in range(300_000))
+    put_record(http, str(store["id"]), "big", body)
+    url = record_url(str(store["id"]), "big")
+    head = http.head(url)
+    assert head.headers["content-length"] == "300000"
+    assert head.headers["etag"] == etag_of(body)
+    response, got = raw_request(http, "GET", url, headers={"Range": "bytes=100000-100099"})
+    assert response.status_code == 206
+    assert response.headers["content-range"] == "bytes 100000-100099/300000"
+    assert got == body[100000:100100]
+    response, got = raw_request(http, "GET", url, headers={"Range": "bytes=-10"})
+    assert got == body[-10:]
+    assert http.get(url).content == body

@@ -63,6 +63,7 @@ def test_encoded_record_is_decoded_for_clients_that_do_not_accept_it(
     assert response.headers.get("content-encoding", "identity") == "identity"
     assert response.headers["content-type"] == "text/plain"
     assert body == TEXT
+    assert response.headers.get("content-length") in (None, str(len(TEXT)))
     response, body = raw_get_without_accept_encoding(http, record_url(sid, "k"))
     assert response.status_code == 200
     assert "accept-encoding" not in response.request.headers
@@ -70,17 +71,61 @@ def test_encoded_record_is_decoded_for_clients_that_do_not_accept_it(
     assert body == TEXT
 
 
+@pytest.mark.parametrize(
+    ("accept", "encoded"),
+    [("*", True), ("br, gzip;q=0.5", True), ("gzip;q=0", False), ("deflate, br", False)],
+)
+def test_accept_encoding_forms_decide_whether_gzip_is_sent_as_stored(
+    http: httpx.Client, store: dict[str, object], accept: str, encoded: bool
+) -> None:
+    sid = str(store["id"])
+    packed = gzip.compress(TEXT)
+    put_record(http, sid, "k", packed, "text/plain", **{"Content-Encoding": "gzip"})
+    response, body = raw_request(
+        http, "GET", record_url(sid, "k"), headers={"Accept-Encoding": accept}
+    )
+    assert response.status_code == 200
+    if encoded:
+        assert response.headers["content-encoding"] == "gzip"
+        assert body == packed
+    else:
+        assert response.headers.get("content-encoding") != "gzip"
+        if response.headers.get("content-encoding") == "br":
+            body = brotli.decompress(body)
+        elif response.headers.get("content-encoding") == "deflate":
+            body = zlib.decompress(body)
+        assert body == TEXT
+
+
 def test_gzip_record_is_decoded_when_client_accepts_only_br(
     http: httpx.Client, store: dict[str, object]
 ) -> None:
     sid = str(store["id"])
     put_record(http, sid, "k", gzip.compress(TEXT), "text/plain", **{"Content-Encoding": "gzip"})
-    response, body = raw_request(http, "GET", record_url(sid, "k"), headers={"Accept-Encoding": "br"})
+    response, body = raw_request(
+        http, "GET", record_url(sid, "k"), headers={"Accept-Encoding": "br"}
+    )
     assert response.status_code == 200
     assert response.headers.get("content-encoding") != "gzip"
     if response.headers.get("content-encoding") == "br":
         body = brotli.decompress(body)
     assert body == TEXT
+
+
+def test_head_on_encoded_record_describes_what_get_would_send(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    sid = str(store["id"])
+    packed = gzip.compress(TEXT)
+    put_record(http, sid, "k", packed, "text/plain", **{"Content-Encoding": "gzip"})
+    head = http.head(record_url(sid, "k"), headers={"Accept-Encoding": "gzip"})
+    assert head.status_code == 200
+    assert head.headers["content-encoding"] == "gzip"
+    assert head.headers["content-length"] == str(len(packed))
+    head = http.head(record_url(sid, "k"), headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200
+    assert head.headers.get("content-encoding", "identity") == "identity"
+    assert head.headers.get("content-length") in (None, str(len(TEXT)))
 
 
 def test_identity_encoding_means_not_encoded(http: httpx.Client, store: dict[str, object]) -> None:
@@ -96,9 +141,7 @@ def test_unknown_content_encoding_is_415_and_nothing_stored(
     http: httpx.Client, store: dict[str, object]
 ) -> None:
     sid = str(store["id"])
-    response = http.put(
-        record_url(sid, "k"), content=b"data", headers={"Content-Encoding": "bla"}
-    )
+    response = http.put(record_url(sid, "k"), content=b"data", headers={"Content-Encoding": "bla"})
     assert_error(response, 415, "unsupported-content-encoding")
     assert list_keys(http, sid)["items"] == []
 
@@ -142,9 +185,7 @@ def test_corrupt_or_truncated_body_is_400_and_previous_value_kept(
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "deflate"])
-def test_compressed_json_body_on_store_create_and_update(
-    http: httpx.Client, encoding: str
-) -> None:
+def test_compressed_json_body_on_store_create_and_update(http: httpx.Client, encoding: str) -> None:
     schema = {
         "actorKeyValueStoreSchemaVersion": 1,
         "title": "t",

@@ -14,7 +14,6 @@ from tests.http_helpers import STORES, assert_error, key_names, put_record
         "/v2/nothing-here",
         "/nope",
         "/",
-        f"{STORES}/AAAAAAAAAAAAAAAAA/records/k/extra",
         f"{STORES}/AAAAAAAAAAAAAAAAA/something",
     ],
 )
@@ -127,7 +126,9 @@ def test_cors_preflight_is_answered_without_token(
     )
     assert 200 <= response.status_code < 300, response.text
     assert response.headers.get("access-control-allow-origin") == "*"
-    methods = {m.strip().upper() for m in response.headers["access-control-allow-methods"].split(",")}
+    methods = {
+        m.strip().upper() for m in response.headers["access-control-allow-methods"].split(",")
+    }
     assert "PUT" in methods or "*" in methods
     allowed_headers = response.headers.get("access-control-allow-headers", "").lower()
     assert "authorization" in allowed_headers or "*" in allowed_headers
@@ -144,9 +145,32 @@ def test_error_bodies_are_the_json_envelope(
         (http.put(f"{STORES}/{sid}/records/bad key", content=b"x"), 400),
         (http.get(f"{STORES}/{sid}/keys", params={"limit": "x"}), 400),
         (http.patch(f"{STORES}/{sid}"), 405),
-        (http.put(f"{STORES}/{sid}/records/k", content=b"x", headers={"Content-Encoding": "x"}), 415),
+        (
+            http.put(f"{STORES}/{sid}/records/k", content=b"x", headers={"Content-Encoding": "x"}),
+            415,
+        ),
         (http.post(STORES, params={"name": "_bad_"}), 400),
     ]
     for response, status in cases:
         assert_error(response, status)
         assert not response.text.lstrip().startswith("<")
+
+
+def test_cors_preflight_allows_the_headers_the_api_uses(
+    anon: httpx.Client, store: dict[str, object]
+) -> None:
+    wanted = ["authorization", "content-type", "content-encoding", "if-match", "if-none-match"]
+    response = anon.options(
+        f"{STORES}/{store['id']}/records/k",
+        headers={
+            "Origin": "https://example.org",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": ", ".join(wanted),
+        },
+    )
+    assert 200 <= response.status_code < 300, response.text
+    allowed_headers = {
+        h.strip().lower()
+        for h in response.headers.get("access-control-allow-headers", "").split(",")
+    }
+    assert "*" in allowed_headers or set(wanted) <= allowed_headers, allowed_headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import brotli
 import httpx
@@ -180,3 +181,27 @@ def test_keys_public_url_lists_keys_without_token(
 
 def test_zip_of_missing_store_is_404(http: httpx.Client) -> None:
     assert_error(http.get(f"{STORES}/AAAAAAAAAAAAAAAAA/records"), 404, "record-not-found")
+
+
+def test_default_page_is_1000_keys_and_next_page_has_the_rest(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    sid = str(store["id"])
+    keys = [f"k{i:05d}" for i in range(1001)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(
+                lambda k: http.put(f"{STORES}/{sid}/records/{k}", content=b"").status_code, keys
+            )
+        )
+    assert set(statuses) == {201}
+    first = list_keys(http, sid)
+    assert first["count"] == 1000
+    assert first["isTruncated"] is True
+    assert first["nextExclusiveStartKey"] == keys[999]
+    assert [i["key"] for i in first["items"]] == keys[:1000]
+    assert list_keys(http, sid, limit=5000)["count"] == 1000
+    rest = list_keys(http, sid, exclusiveStartKey=first["nextExclusiveStartKey"])
+    assert [i["key"] for i in rest["items"]] == [keys[1000]]
+    assert rest["isTruncated"] is False
+    assert rest["nextExclusiveStartKey"] is None

@@ -23,7 +23,9 @@ def test_put_record_is_201_with_location_and_empty_json_body(
     http: httpx.Client, store: dict[str, object], base_url: str
 ) -> None:
     response = http.put(
-        record_url(str(store["id"]), "my-key"), content=b"hi", headers={"Content-Type": "text/plain"}
+        record_url(str(store["id"]), "my-key"),
+        content=b"hi",
+        headers={"Content-Type": "text/plain"},
     )
     assert response.status_code == 201, response.text
     assert response.headers["location"] == f"{base_url}{STORES}/{store['id']}/records/my-key"
@@ -57,7 +59,12 @@ def test_post_record_behaves_like_put(
 
 @pytest.mark.parametrize(
     "content_type",
-    ["text/plain; charset=utf-8", "application/json; charset=UTF-8", "image/png", "x-custom/y; a=b"],
+    [
+        "text/plain; charset=utf-8",
+        "application/json; charset=UTF-8",
+        "image/png",
+        "x-custom/y; a=b",
+    ],
 )
 def test_get_record_returns_exact_bytes_and_content_type(
     http: httpx.Client, store: dict[str, object], content_type: str
@@ -68,6 +75,14 @@ def test_get_record_returns_exact_bytes_and_content_type(
     assert body == BINARY
     assert response.headers["content-type"] == content_type
     assert response.headers["content-length"] == str(len(BINARY))
+
+
+def test_json_content_type_body_is_stored_without_parsing(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    body = b'{"not": "closed", \n  "indent":   [1,2,'
+    put_record(http, str(store["id"]), "k", body, "application/json")
+    assert http.get(record_url(str(store["id"]), "k")).content == body
 
 
 def test_overwrite_replaces_bytes_and_content_type(

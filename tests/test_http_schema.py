@@ -69,6 +69,17 @@ def test_unnamed_store_can_have_a_schema(http: httpx.Client) -> None:
     assert response.json()["data"]["schema"] == SCHEMA
 
 
+def test_get_or_create_existing_store_keeps_its_schema(
+    http: httpx.Client, schema_store: dict[str, Any]
+) -> None:
+    other = {"actorKeyValueStoreSchemaVersion": 1, "title": "other", "collections": {}}
+    response = http.post(STORES, params={"name": schema_store["name"]}, json={"schema": other})
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["id"] == schema_store["id"]
+    assert response.json()["data"]["schema"] == SCHEMA
+    assert get_store(http, schema_store["id"])["schema"] == SCHEMA
+
+
 def broken_schemas() -> dict[str, Any]:
     def with_collection(coll: dict[str, Any]) -> dict[str, Any]:
         doc = copy.deepcopy(SCHEMA)
@@ -77,11 +88,12 @@ def broken_schemas() -> dict[str, Any]:
 
     no_collections = copy.deepcopy(SCHEMA)
     del no_collections["collections"]
-    wrong_version = copy.deepcopy(SCHEMA) | {"actorKeyValueStoreSchemaVersion": 2}
+    no_title = copy.deepcopy(SCHEMA)
+    del no_title["title"]
     return {
         "not-an-object": [1, 2],
         "no-collections": no_collections,
-        "wrong-version": wrong_version,
+        "no-title": no_title,
         "key-and-prefix": with_collection({"title": "X", "key": "a", "keyPrefix": "b"}),
         "neither-key-nor-prefix": with_collection({"title": "X"}),
         "empty-key": with_collection({"title": "X", "key": ""}),

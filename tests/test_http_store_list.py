@@ -192,3 +192,8 @@ def test_accessed_at_moves_on_access(http: httpx.Client, store: dict[str, object
     after = poll(lambda: get_store(http, sid)["accessedAt"], lambda v: v > before)
     assert TIMESTAMP_RE.match(after)
     assert after > before
+
+
+def test_list_stores_ownership_filter(http: httpx.Client, store: dict[str, object]) -> None:
+    assert store["id"] in list_ids(http, ownership="ownedByMe")
+    assert store["id"] not in list_ids(http, ownership="sharedWithMe")

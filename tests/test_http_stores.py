@@ -66,6 +66,16 @@ def test_create_named_store_returns_201_and_same_name_returns_200_same_store(
     assert again["schema"] is None
 
 
+def test_create_with_empty_json_object_body_as_python_client_sends(http: httpx.Client) -> None:
+    name = unique_name()
+    response = http.post(STORES, params={"name": name}, json={})
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["name"] == name
+    again = http.post(STORES, params={"name": name}, json={})
+    assert again.status_code == 200
+    assert again.json()["data"]["id"] == response.json()["data"]["id"]
+
+
 def test_store_name_of_63_characters_is_accepted(http: httpx.Client) -> None:
     name = "a" + "b1-c" * 15 + "z1"
     assert len(name) == 63
@@ -146,7 +156,7 @@ def test_rename_to_name_in_use_is_400_name_not_unique(
     assert http.get(f"{STORES}/~{store['name']}").json()["data"]["id"] == store["id"]
 
 
-@pytest.mark.parametrize("value", ["PUBLIC", "restricted", 5, None])
+@pytest.mark.parametrize("value", ["PUBLIC", "restricted", 5, ""])
 def test_update_with_bad_general_access_is_400(
     http: httpx.Client, store: dict[str, object], value: object
 ) -> None:
@@ -164,8 +174,11 @@ def test_delete_store_is_204_then_404(http: httpx.Client, store: dict[str, objec
     assert_error(http.get(f"{STORES}/{store['id']}/keys"), 404, "record-not-found")
     assert_error(http.get(f"{STORES}/{store['id']}/records/k"), 404, "record-not-found")
     assert_error(http.delete(f"{STORES}/{store['id']}"), 404, "record-not-found")
-    # The name is free again.
-    assert http.post(STORES, params={"name": store["name"]}).status_code == 201
+    # The name is free again, and the new store does not inherit the old records.
+    again = http.post(STORES, params={"name": store["name"]})
+    assert again.status_code == 201
+    assert again.json()["data"]["id"] != store["id"]
+    assert http.get(f"{STORES}/{again.json()['data']['id']}/keys").json()["data"]["items"] == []
 
 
 def test_update_store_moves_modified_at(http: httpx.Client, store: dict[str, object]) -> None:

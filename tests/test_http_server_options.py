@@ -1,0 +1,223 @@
+"""Behaviour that depends on server options: public URL, default access, sizes, rate limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.http_helpers import (
+    STORES,
+    assert_error,
+    create_store,
+    key_names,
+    list_keys,
+    owner_client,
+    put_record,
+    record_url,
+    run_server,
+    set_access,
+    unique_name,
+)
+from tests.server_process import ServerProcess
+
+PUBLIC = "http://public.example:9999"
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def public_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from run_server(
+        tmp_path_factory.mktemp("public") / "data",
+        ["--public-url", PUBLIC, "--default-general-access", "ANYONE_WITH_ID_CAN_READ"],
+    )
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from run_server(tmp_path_factory.mktemp("small") / "data", ["--max-record-size", "1MiB"])
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from run_server(
+        tmp_path_factory.mktemp("limited") / "data",
+        ["--rate-limit-records", "5", "--rate-limit-store", "5"],
+    )
+
+
+# --- public URL -----------------------------------------------------------------------------------
+
+
+def test_absolute_urls_use_public_url(public_server: ServerProcess) -> None:
+    with owner_client(public_server) as http:
+        response = http.post(STORES, params={"name": unique_name()})
+        assert response.status_code == 201
+        data = response.json()["data"]
+        sid = data["id"]
+        assert response.headers["location"] == f"{PUBLIC}{STORES}/{sid}"
+        assert data["keysPublicUrl"].startswith(f"{PUBLIC}{STORES}/{sid}/keys?")
+        assert data["recordsPublicUrl"].startswith(f"{PUBLIC}{STORES}/{sid}/records")
+        response = put_record(http, sid, "k", b"v")
+        assert response.headers["location"] == f"{PUBLIC}{STORES}/{sid}/records/k"
+        item = list_keys(http, sid)["items"][0]
+        assert item["recordPublicUrl"].startswith(f"{PUBLIC}{STORES}/{sid}/records/k?signature=")
+        for text in (http.get(f"{STORES}/{sid}").text, http.get(f"{STORES}/{sid}/keys").text):
+            assert "127.0.0.1" not in text
+
+
+def test_public_urls_work_when_pointed_at_the_real_server(public_server: ServerProcess) -> None:
+    with owner_client(public_server) as http, httpx.Client(timeout=60) as anon:
+        data = create_store(http, unique_name(), "RESTRICTED")
+        put_record(http, data["id"], "k", b"signed")
+        item = list_keys(http, data["id"])["items"][0]
+        for url, check in (
+            (item["recordPublicUrl"], lambda r: r.content == b"signed"),
+            (data["keysPublicUrl"], lambda r: r.json()["data"]["items"][0]["key"] == "k"),
+            (data["recordsPublicUrl"], lambda r: r.content[:2] == b"PK"),
+        ):
+            response = anon.get(url.replace(PUBLIC, public_server.url))
+            assert response.status_code == 200, (url, response.text)
+            assert check(response), url
+
+
+def test_follow_user_setting_follows_default_general_access(public_server: ServerProcess) -> None:
+    with (
+        owner_client(public_server) as http,
+        httpx.Client(base_url=public_server.url, timeout=60) as anon,
+    ):
+        data = create_store(http, unique_name(), "FOLLOW_USER_SETTING")
+        put_record(http, data["id"], "k", b"v")
+        assert anon.get(f"{STORES}/{data['id']}").status_code == 200
+        assert anon.get(f"{STORES}/{data['id']}/keys").status_code == 200
+        assert anon.get(record_url(data["id"], "k")).content == b"v"
+        by_name = anon.get(f"{STORES}/tester~{data['name']}")
+        assert_error(by_name, 403, "insufficient-permissions")
+        set_access(http, data["id"], "RESTRICTED")
+        assert_error(anon.get(f"{STORES}/{data['id']}"), 403, "insufficient-permissions")
+        assert_error(anon.get(record_url(data["id"], "k")), 403, "insufficient-permissions")
+
+
+# --- record size ----------------------------------------------------------------------------------
+
+
+def test_record_of_exactly_max_size_is_accepted(small_server: ServerProcess) -> None:
+    with owner_client(small_server) as http:
+        sid = create_store(http)["id"]
+        put_record(http, sid, "k", b"x" * MIB)
+        assert list_keys(http, sid)["items"][0]["size"] == MIB
+
+
+def test_record_over_max_size_with_content_length_is_413(small_server: ServerProcess) -> None:
+    with owner_client(small_server) as http:
+        sid = create_store(http)["id"]
+        response = http.put(record_url(sid, "k"), content=b"x" * (MIB + 1))
+        assert "content-length" in response.request.headers
+        assert_error(response, 413, "record-too-large")
+        assert key_names(http, sid) == []
+
+
+def test_chunked_record_over_max_size_is_413_and_old_value_kept(
+    small_server: ServerProcess,
+) -> None:
+    with owner_client(small_server) as http:
+        sid = create_store(http)["id"]
+        put_record(http, sid, "k", b"old")
+
+        def body() -> Iterator[bytes]:
+            for _ in range(16):
+                yield b"y" * (64 * 1024)
+            yield b"!"
+
+        response = http.put(record_url(sid, "k"), content=body())
+        assert "content-length" not in response.request.headers
+        assert_error(response, 413, "record-too-large")
+        assert http.get(record_url(sid, "k")).content == b"old"
+        response = http.put(record_url(sid, "fresh"), content=body())
+        assert_error(response, 413, "record-too-large")
+        assert key_names(http, sid) == ["k"]
+
+
+# --- rate limits ----------------------------------------------------------------------------------
+
+
+def burst(client: httpx.Client, url: str, n: int = 15) -> list[httpx.Response]:
+    return [client.get(url) for _ in range(n)]
+
+
+def test_record_reads_over_rate_limit_get_429_and_every_response_has_limit_header(
+    limited_server: ServerProcess,
+) -> None:
+    with owner_client(limited_server) as http:
+        sid = create_store(http)["id"]
+        put_record(http, sid, "k", b"v")
+        time.sleep(1.1)
+        responses = burst(http, record_url(sid, "k"))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 429}, statuses
+        assert statuses.count(429) >= 1, statuses
+        assert statuses.count(200) >= 1, statuses
+        for response in responses:
+            assert response.headers.get("x-ratelimit-limit") == "5", response.headers
+        assert_error(next(r for r in responses if r.status_code == 429), 429, "rate-limit-exceeded")
+
+
+def test_rate_limit_is_per_store_and_recovers(limited_server: ServerProcess) -> None:
+    with owner_client(limited_server) as http:
+        first = create_store(http)["id"]
+        second = create_store(http)["id"]
+        put_record(http, first, "k", b"1")
+        put_record(http, second, "k", b"2")
+        time.sleep(1.1)
+        assert 429 in [r.status_code for r in burst(http, record_url(first, "k"))]
+        assert http.get(record_url(second, "k")).status_code == 200
+        time.sleep(1.1)
+        response = http.get(record_url(first, "k"))
+        assert response.status_code == 200
+        assert response.content == b"1"
+
+
+def test_store_requests_over_rate_limit_get_429(limited_server: ServerProcess) -> None:
+    with owner_client(limited_server) as http:
+        sid = create_store(http)["id"]
+        time.sleep(1.1)
+        responses = burst(http, f"{STORES}/{sid}/keys")
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 429}, statuses
+        assert statuses.count(429) >= 1, statuses
+        for response in responses:
+            assert response.headers.get("x-ratelimit-limit") == "5", response.headers
+        assert_error(next(r for r in responses if r.status_code == 429), 429, "rate-limit-exceeded")
+
+
+def test_rate_limits_are_off_by_default(http: httpx.Client, store: dict[str, object]) -> None:
+    put_record(http, str(store["id"]), "k", b"v")
+    statuses = [r.status_code for r in burst(http, record_url(str(store["id"]), "k"), 40)]
+    assert statuses == [200] * 40
+
+
+# --- 5xx ------------------------------------------------------------------------------------------
+
+
+def test_server_error_is_an_envelope_with_request_id_that_the_log_has(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data_dir = tmp_path_factory.mktemp("broken") / "data"
+    for proc in run_server(data_dir, []):
+        with owner_client(proc) as http:
+            sid = create_store(http)["id"]
+            # Make large uploads fail inside the server: its spool directory becomes a plain file.
+            spool = data_dir / "tmp"
+            assert spool.is_dir(), sorted(p.name for p in data_dir.iterdir())
+            spool.rmdir()
+            spool.write_bytes(b"not a directory")
+            response = http.put(record_url(sid, "big"), content=b"z" * 500_000)
+            error = assert_error(response, 500)
+            request_id = response.headers["x-request-id"]
+            assert request_id
+            assert "Traceback" not in response.text and "Error:" not in error["type"]
+            assert request_id in proc.log()
+            put_record(http, sid, "small", b"still works")
+            assert key_names(http, sid) == ["small"]
