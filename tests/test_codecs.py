@@ -429,7 +429,6 @@ def test_normalize_encoding_rejects_anything_else_with_415(header: str) -> None:
         ("gzip;q=0.0", "gzip", False),
         ("gzip;q=0.000", "gzip", False),
         ("gzip ; q=0", "gzip", False),
-        ("gzip;Q=0", "gzip", False),
         ("gzip;q=0, br", "gzip", False),
         ("gzip;q=0, br", "br", True),
         ("*", "gzip", True),
@@ -448,6 +447,12 @@ def test_normalize_encoding_rejects_anything_else_with_415(header: str) -> None:
 )
 def test_accepts_encoding(header: str | None, encoding: str, expected: bool) -> None:
     assert accepts_encoding(header, encoding) is expected
+
+
+def test_accepts_encoding_q_parameter_name_is_case_insensitive() -> None:
+    # RFC 9110 12.4.2: weight = OWS ";" OWS "q=" qvalue, and ABNF literals are case-insensitive.
+    assert accepts_encoding("gzip;Q=0", "gzip") is False
+    assert accepts_encoding("br;Q=0.5", "br") is True
 
 
 def test_accepts_encoding_does_not_match_by_substring() -> None:

@@ -59,6 +59,9 @@ def test_longest_and_punctuated_keys_are_valid(
         put_record(http, sid, key, b"ok")
         assert http.get(f"{STORES}/{sid}/records/{key}").content == b"ok"
     assert key_names(http, sid) == sorted(keys)
+    encoded = raw_path_request(http, "GET", f"{STORES}/{sid}/records/a%21-_.%27%28%29Z9")
+    assert encoded.status_code == 200
+    assert encoded.content == b"ok"
 
 
 @pytest.mark.parametrize(

@@ -213,6 +213,16 @@ def test_attachment_sets_content_disposition_with_key(
     assert response.content == b"<p>x</p>"
 
 
+def test_attachment_false_sends_no_attachment_disposition(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    put_record(http, str(store["id"]), "k", b"x", "text/plain")
+    for flag in ("false", "0"):
+        response = http.get(record_url(str(store["id"]), "k"), params={"attachment": flag})
+        assert response.status_code == 200
+        assert not response.headers.get("content-disposition", "").startswith("attachment")
+
+
 def test_nosniff_on_get_head_and_range_responses(
     http: httpx.Client, store: dict[str, object]
 ) -> None:

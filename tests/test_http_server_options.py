@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -73,14 +74,15 @@ def test_public_urls_work_when_pointed_at_the_real_server(public_server: ServerP
         data = create_store(http, unique_name(), "RESTRICTED")
         put_record(http, data["id"], "k", b"signed")
         item = list_keys(http, data["id"])["items"][0]
-        for url, check in (
-            (item["recordPublicUrl"], lambda r: r.content == b"signed"),
-            (data["keysPublicUrl"], lambda r: r.json()["data"]["items"][0]["key"] == "k"),
-            (data["recordsPublicUrl"], lambda r: r.content[:2] == b"PK"),
-        ):
+
+        def fetch(url: str) -> httpx.Response:
             response = anon.get(url.replace(PUBLIC, public_server.url))
             assert response.status_code == 200, (url, response.text)
-            assert check(response), url
+            return response
+
+        assert fetch(item["recordPublicUrl"]).content == b"signed"
+        assert fetch(data["keysPublicUrl"]).json()["data"]["items"][0]["key"] == "k"
+        assert fetch(data["recordsPublicUrl"]).content[:2] == b"PK"
 
 
 def test_follow_user_setting_follows_default_general_access(public_server: ServerProcess) -> None:
@@ -116,6 +118,28 @@ def test_record_over_max_size_with_content_length_is_413(small_server: ServerPro
         response = http.put(record_url(sid, "k"), content=b"x" * (MIB + 1))
         assert "content-length" in response.request.headers
         assert_error(response, 413, "record-too-large")
+        assert key_names(http, sid) == []
+
+
+def test_oversized_content_length_is_refused_before_the_body_arrives(
+    small_server: ServerProcess,
+) -> None:
+    with owner_client(small_server) as http:
+        sid = create_store(http)["id"]
+    head = (
+        f"PUT {STORES}/{sid}/records/k HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {small_server.token}\r\nContent-Length: {2 * MIB}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", small_server.port), timeout=5) as sock:
+        sock.sendall(head.encode() + b"x" * 100)  # the rest of the body never comes
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    with owner_client(small_server) as http:
         assert key_names(http, sid) == []
 
 
@@ -221,3 +245,32 @@ def test_server_error_is_an_envelope_with_request_id_that_the_log_has(
             assert request_id in proc.log()
             put_record(http, sid, "small", b"still works")
             assert key_names(http, sid) == ["small"]
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def test_unnamed_store_not_accessed_for_retention_period_is_deleted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data_dir = tmp_path_factory.mktemp("retention") / "data"
+    for proc in run_server(data_dir, ["--unnamed-retention", "2s"]):
+        with owner_client(proc) as http:
+            idle = create_store(http)["id"]
+            busy = create_store(http)["id"]
+            named = create_store(http, unique_name())["id"]
+            put_record(http, busy, "k", b"v")
+            deadline = time.monotonic() + 6
+            gone = False
+            while time.monotonic() < deadline and not gone:
+                assert http.get(record_url(busy, "k")).status_code == 200
+                time.sleep(0.4)
+                listed = [
+                    i["id"]
+                    for i in http.get(STORES, params={"unnamed": "1"}).json()["data"]["items"]
+                ]
+                gone = idle not in listed
+            assert gone, "idle unnamed store still there after 6 s"
+            assert_error(http.get(f"{STORES}/{idle}"), 404, "record-not-found")
+            assert http.get(f"{STORES}/{busy}").status_code == 200
+            assert http.get(f"{STORES}/{named}").status_code == 200

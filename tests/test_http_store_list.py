@@ -21,7 +21,7 @@ from tests.http_helpers import (
 )
 
 
-def list_ids(http: httpx.Client, **params: object) -> list[str]:
+def list_ids(http: httpx.Client, **params: str) -> list[str]:
     response = http.get(STORES, params=params)
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["data"]["items"]]

@@ -175,7 +175,7 @@ def test_delete_store_is_204_then_404(http: httpx.Client, store: dict[str, objec
     assert_error(http.get(f"{STORES}/{store['id']}/records/k"), 404, "record-not-found")
     assert_error(http.delete(f"{STORES}/{store['id']}"), 404, "record-not-found")
     # The name is free again, and the new store does not inherit the old records.
-    again = http.post(STORES, params={"name": store["name"]})
+    again = http.post(STORES, params={"name": str(store["name"])})
     assert again.status_code == 201
     assert again.json()["data"]["id"] != store["id"]
     assert http.get(f"{STORES}/{again.json()['data']['id']}/keys").json()["data"]["items"] == []

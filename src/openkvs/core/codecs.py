@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Iterator
 from typing import Protocol
@@ -69,12 +70,12 @@ class _ZlibDecoder:
         obj = self._obj
         assert obj is not None
         while data:
-            if obj.eof:
-                if self._gzip and obj.unused_data:
-                    data = obj.unused_data + data
-                    obj = self._obj = zlib.decompressobj(31)
-                    continue
-                raise DecodeError("trailing data after the end of the compressed stream")
+            if obj.eof:  # gzip members may follow each other; anything else is garbage
+                if not self._gzip:
+                    raise DecodeError("trailing data after the end of the compressed stream")
+                data = obj.unused_data + data
+                obj = self._obj = zlib.decompressobj(31)
+                continue
             try:
                 out = obj.decompress(data, OUTPUT_CHUNK)
             except zlib.error as exc:
@@ -147,7 +148,7 @@ def decode_bytes(encoding: str | None, data: bytes, limit: int) -> bytes:
     decoder = make_decoder(encoding)
     parts: list[bytes] = []
     total = 0
-    for piece in (*decoder.feed(data), *decoder.end()):
+    for piece in itertools.chain(decoder.feed(data), decoder.end()):
         total += len(piece)
         if total > limit:
             raise OverflowError(total)
@@ -164,7 +165,7 @@ def accepts_encoding(accept_encoding: str | None, encoding: str) -> bool:
         name, _, params = item.strip().partition(";")
         name = name.strip().lower()
         quality = 1.0
-        params = params.strip()
+        params = params.strip().lower()
         if params.startswith("q="):
             try:
                 quality = float(params[2:])
