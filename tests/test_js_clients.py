@@ -73,7 +73,7 @@ def test_apify_cli_kvs_commands(apify) -> None:  # type: ignore[no-untyped-def]
     assert keys.returncode == 0, keys.stderr
     assert [item["key"] for item in json.loads(keys.stdout)["items"]] == ["greeting"]
 
-    listed = apify("kvs", "ls", "--json")
+    listed = apify("kvs", "ls", "--desc", "--json")
     assert listed.returncode == 0, listed.stderr
     assert name in [item["name"] for item in json.loads(listed.stdout)["items"]]
 
