@@ -20,28 +20,24 @@ from openkvs.core.validation import check_username
 T = TypeVar("T")
 
 
-class SizeType(click.ParamType):  # type: ignore[type-arg]
-    name = "SIZE"
+class ParsedInt(click.ParamType):  # type: ignore[type-arg]
+    """A flag whose text is parsed into an int (sizes, durations)."""
+
+    def __init__(self, name: str, parse: Callable[[str], int]) -> None:
+        self.name = name
+        self._parse = parse
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         if isinstance(value, int):
             return value
         try:
-            return parse_size(str(value))
+            return self._parse(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
 
-class DurationType(click.ParamType):  # type: ignore[type-arg]
-    name = "DURATION"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_duration(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+SIZE = ParsedInt("SIZE", parse_size)
+DURATION = ParsedInt("DURATION", parse_duration)
 
 
 def _env(name: str) -> dict[str, Any]:
@@ -108,7 +104,7 @@ def main() -> None:
 )
 @click.option(
     "--max-record-size",
-    type=SizeType(),
+    type=SIZE,
     default="5GiB",
     show_default=True,
     help="Largest record body accepted (413 record-too-large above it).",
@@ -116,7 +112,7 @@ def main() -> None:
 )
 @click.option(
     "--inline-threshold",
-    type=SizeType(),
+    type=SIZE,
     default="64KiB",
     show_default=True,
     help="Bodies up to this size live in the database; larger ones in files.",
@@ -132,7 +128,7 @@ def main() -> None:
 )
 @click.option(
     "--unnamed-retention",
-    type=DurationType(),
+    type=DURATION,
     default=None,
     help="Delete unnamed stores not accessed for this long, e.g. 7d (default: keep forever).",
     **_env("UNNAMED_RETENTION"),

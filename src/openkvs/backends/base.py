@@ -82,10 +82,6 @@ class Backend(Protocol):
 
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None: ...
 
-    async def records_page(
-        self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
-    ) -> list[RecordMeta]: ...
-
     async def open_body(
         self, record: RecordMeta, start: int = 0, length: int | None = None
     ) -> BodyStream | None:

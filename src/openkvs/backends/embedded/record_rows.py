@@ -63,16 +63,6 @@ class RecordRows(EmbeddedState):
         ).fetchone()
         return self._record(row) if row else None
 
-    async def records_page(
-        self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
-    ) -> list[RecordMeta]:
-        bounds, args = _bound_clauses(after, lower, upper)
-        rows = self._reader.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = ?{bounds} ORDER BY key LIMIT ?",
-            (store_id, *args, limit),
-        ).fetchall()
-        return [self._record(r) for r in rows]
-
     async def open_body(
         self, record: RecordMeta, start: int = 0, length: int | None = None
     ) -> FileBodyStream | BytesBodyStream | None:
