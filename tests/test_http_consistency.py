@@ -49,7 +49,11 @@ def test_concurrent_writers_never_produce_torn_reads(
     def writer(body: bytes) -> None:
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
             while not stop.is_set():
-                status = client.put(url, content=body).status_code
+                try:
+                    status = client.put(url, content=body).status_code
+                except httpx.HTTPError as exc:
+                    problems.append(f"PUT failed: {type(exc).__name__}: {exc}")
+                    continue
                 if status != 201:
                     problems.append(f"PUT answered {status}")
 
@@ -80,7 +84,7 @@ def test_concurrent_writers_never_produce_torn_reads(
     stop.set()
     for thread in threads:
         thread.join(60)
-    assert problems == []
+    assert not problems, f"{len(problems)} bad reads, e.g. {problems[:5]}"
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
         final = client.get(url)
         assert final.content in bodies

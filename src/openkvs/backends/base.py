@@ -24,9 +24,10 @@ class BodySink(Protocol):
 
 
 class BodyStream(Protocol):
-    """An opened record body; chunks of at most a few hundred KiB."""
+    """An opened record body: the bytes of one version, whatever writers do after it was opened."""
 
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
+    def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """`length` bytes from `start` (all by default), a few hundred KiB at a time."""
 
     async def close(self) -> None: ...
 
@@ -82,9 +83,7 @@ class Backend(Protocol):
 
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None: ...
 
-    async def open_body(
-        self, record: RecordMeta, start: int = 0, length: int | None = None
-    ) -> BodyStream | None:
+    async def open_body(self, record: RecordMeta) -> BodyStream | None:
         """None when the body is gone (the record was overwritten or deleted meanwhile)."""
 
     def new_body(self) -> BodySink: ...

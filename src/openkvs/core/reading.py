@@ -16,12 +16,14 @@ class RecordReader:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    async def open(
-        self, store_id: str, record: RecordMeta, start: int = 0, length: int | None = None
-    ) -> tuple[RecordMeta, BodyStream]:
-        """The body of `record`, or of the value that replaced it if it was overwritten."""
+    async def open(self, store_id: str, record: RecordMeta) -> tuple[RecordMeta, BodyStream]:
+        """An open body and the record it belongs to: `record`, or the value that replaced it.
+
+        Everything a response says about the body (length, ETag, type) must come from the record
+        returned here, never from the one passed in.
+        """
         for _ in range(OPEN_ATTEMPTS):
-            stream = await self.backend.open_body(record, start, length)
+            stream = await self.backend.open_body(record)
             if stream is not None:
                 return record, stream
             fresh = await self.backend.get_record(store_id, record.key)
@@ -30,19 +32,19 @@ class RecordReader:
             record = fresh
         raise record_not_found()
 
-    async def decoded_chunks(self, record: RecordMeta, store_id: str) -> AsyncIterator[bytes]:
-        """The record's bytes as the client uploaded them before encoding."""
-        record, stream = await self.open(store_id, record)
-        decoder = make_decoder(record.content_encoding) if record.content_encoding else None
-        try:
-            async for chunk in stream:
-                if decoder is None:
-                    yield chunk
-                else:
-                    for piece in decoder.feed(chunk):
-                        yield piece
-            if decoder is not None:
-                for piece in decoder.end():
+
+async def decoded_chunks(record: RecordMeta, stream: BodyStream) -> AsyncIterator[bytes]:
+    """An opened record's bytes as the client uploaded them before encoding; closes the stream."""
+    decoder = make_decoder(record.content_encoding) if record.content_encoding else None
+    try:
+        async for chunk in stream.chunks():
+            if decoder is None:
+                yield chunk
+            else:
+                for piece in decoder.feed(chunk):
                     yield piece
-        finally:
-            await stream.close()
+        if decoder is not None:
+            for piece in decoder.end():
+                yield piece
+    finally:
+        await stream.close()

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 from stream_zip import ZIP_64, async_stream_zip
 
 from openkvs.core import validation as v
+from openkvs.core.errors import ApiError
 from openkvs.core.key_range import KeyRange, key_range
 from openkvs.core.models import Store
+from openkvs.core.reading import decoded_chunks
 from openkvs.core.schema import collection_filter
 from openkvs.core.signing import verify_storage_signature
 from openkvs.http.context import Ctx
@@ -106,11 +108,15 @@ async def _members(app: OpenKvs, store: Store, bounds: KeyRange) -> AsyncIterato
     while True:
         keys = await app.backend.list_keys(store.id, after, bounds.lower, bounds.upper, ZIP_PAGE)
         for item in keys:
-            record = await app.backend.get_record(store.id, item.key)
-            if record is None:  # deleted while the archive was being written
+            found = await app.backend.get_record(store.id, item.key)
+            if found is None:  # deleted while the archive was being written
+                continue
+            try:
+                record, stream = await app.records.open(store.id, found)
+            except ApiError:  # deleted between the lookup and the open
                 continue
             modified = datetime.fromtimestamp(record.modified_at / 1000, tz=UTC)
-            yield record.key, modified, 0o644, ZIP_64, app.records.decoded_chunks(record, store.id)
+            yield record.key, modified, 0o644, ZIP_64, decoded_chunks(record, stream)
         if len(keys) < ZIP_PAGE:
             return
         after = keys[-1].key

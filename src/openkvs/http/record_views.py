@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from email.utils import formatdate, parsedate_to_datetime
 from typing import TYPE_CHECKING
 
+from openkvs.backends.base import BodyStream
 from openkvs.core import validation as v
 from openkvs.core.codecs import accepts_encoding, normalize_encoding
 from openkvs.core.conditions import etag_matches, parse_etag_list
 from openkvs.core.errors import ApiError, record_not_found
 from openkvs.core.models import RecordMeta, WriteCondition
+from openkvs.core.reading import decoded_chunks
 from openkvs.core.signing import verify_record_signature
 from openkvs.core.uploads import receive_record, record_too_large
 from openkvs.http.context import Ctx, Headers
@@ -58,11 +61,26 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     signed = (lambda s: verify_record_signature(s.secret, key, signature)) if signature else None
     store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed)
     app.limit_records(ctx, store.id)
-    record = await app.backend.get_record(store.id, key)
-    if record is None:
+    attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
+    found = await app.backend.get_record(store.id, key)
+    if found is None:
         raise record_not_found()
     app.backend.note_read(store.id)
-    attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
+    if ctx.method == "HEAD":
+        await _answer(ctx, found, None, attachment, key)
+        return
+    # Open first: the headers must describe the version whose bytes are sent.
+    record, stream = await app.records.open(store.id, found)
+    try:
+        await _answer(ctx, record, stream, attachment, key)
+    finally:
+        await stream.close()
+
+
+async def _answer(
+    ctx: Ctx, record: RecordMeta, stream: BodyStream | None, attachment: bool, key: str
+) -> None:
+    """Headers and body for one version of a record; `stream` is None for HEAD."""
     headers: Headers = [
         (b"content-type", record.content_type.encode("latin-1", "replace")),
         (b"etag", record.etag.encode()),
@@ -80,13 +98,15 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     if record.content_encoding is not None:
         headers.append((b"vary", b"Accept-Encoding"))
         if not accepts_encoding(ctx.headers.get("accept-encoding"), record.content_encoding):
-            await _send_decoded(app, ctx, store.id, record, headers)
+            # Decoded on the fly: the length is not known in advance.
+            body = None if stream is None else decoded_chunks(record, stream)
+            await _send(ctx, 200, headers, body)
             return
         headers.append((b"content-encoding", record.content_encoding.encode()))
-        await _send_stored(app, ctx, store.id, record, headers, 200, 0, record.size)
+        headers.append((b"content-length", str(record.size).encode()))
+        await _send(ctx, 200, headers, None if stream is None else stream.chunks())
         return
     headers.append((b"accept-ranges", b"bytes"))
-    status, start, length = 200, 0, record.size
     wanted = parse_range(ctx.headers.get("range"), record.size)
     if wanted == "unsatisfiable":
         raise ApiError(
@@ -95,47 +115,23 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
             "The requested range is not satisfiable.",
             headers={"Content-Range": f"bytes */{record.size}"},
         )
+    status, start, length = 200, 0, record.size
     if wanted is not None:
         status, (start, length) = 206, wanted
         end = start + length - 1
         headers.append((b"content-range", f"bytes {start}-{end}/{record.size}".encode()))
-    await _send_stored(app, ctx, store.id, record, headers, status, start, length)
-
-
-async def _send_stored(
-    app: OpenKvs,
-    ctx: Ctx,
-    store_id: str,
-    record: RecordMeta,
-    headers: Headers,
-    status: int,
-    start: int,
-    length: int,
-) -> None:
     headers.append((b"content-length", str(length).encode()))
-    if ctx.method == "HEAD":
+    await _send(ctx, status, headers, None if stream is None else stream.chunks(start, length))
+
+
+async def _send(
+    ctx: Ctx, status: int, headers: Headers, chunks: AsyncIterator[bytes] | None
+) -> None:
+    if chunks is None:
         await ctx.empty(status, headers)
         return
-    record, stream = await app.records.open(store_id, record, start, length)
-    try:
-        await ctx.start(status, headers)
-        async for chunk in stream:
-            await ctx.body(chunk, more=True)
-        await ctx.body(b"")
-    finally:
-        await stream.close()
-
-
-async def _send_decoded(
-    app: OpenKvs, ctx: Ctx, store_id: str, record: RecordMeta, headers: Headers
-) -> None:
-    """The client does not accept the stored encoding: decode on the fly (length unknown)."""
-    if ctx.method == "HEAD":
-        await ctx.empty(200, headers)
-        return
-    chunks = app.records.decoded_chunks(record, store_id)
-    first = await anext(chunks, b"")  # open (and maybe fail) before the status goes out
-    await ctx.start(200, headers)
+    first = await anext(chunks, b"")  # a failure to read surfaces before the status goes out
+    await ctx.start(status, headers)
     await ctx.body(first, more=True)
     async for chunk in chunks:
         await ctx.body(chunk, more=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -128,20 +127,22 @@ def _sync_and_dir(fd: int, directory: Path) -> None:
 
 
 class FileBodyStream:
-    def __init__(self, fd: int, start: int, length: int) -> None:
-        self._fd = fd
-        self._pos = start
-        self._left = length
+    """An open file: unlinking it (overwrite, delete) does not change what this reads."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+
+    async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        while self._left > 0:
-            want = min(READ_CHUNK, self._left)
-            chunk = await loop.run_in_executor(None, os.pread, self._fd, want, self._pos)
+        pos = start
+        left = self._size - start if length is None else min(length, self._size - start)
+        while left > 0:
+            chunk = await loop.run_in_executor(None, os.pread, self._fd, min(READ_CHUNK, left), pos)
             if not chunk:
-                break
-            self._pos += len(chunk)
-            self._left -= len(chunk)
+                raise OSError(f"record file is shorter than its recorded size {self._size}")
+            pos += len(chunk)
+            left -= len(chunk)
             yield chunk
 
     async def close(self) -> None:
@@ -154,13 +155,11 @@ class BytesBodyStream:
     def __init__(self, data: bytes) -> None:
         self._data = data
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._data:
-            yield self._data
+    async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        end = len(self._data) if length is None else start + length
+        data = self._data if (start, end) == (0, len(self._data)) else self._data[start:end]
+        if data:
+            yield data
 
     async def close(self) -> None:
         return None
-
-
-def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()

@@ -63,17 +63,11 @@ class RecordRows(EmbeddedState):
         ).fetchone()
         return self._record(row) if row else None
 
-    async def open_body(
-        self, record: RecordMeta, start: int = 0, length: int | None = None
-    ) -> FileBodyStream | BytesBodyStream | None:
-        end = record.size if length is None else min(record.size, start + length)
+    async def open_body(self, record: RecordMeta) -> FileBodyStream | BytesBodyStream | None:
         if record.blob is None:
-            data = record.inline or b""
-            return BytesBodyStream(data[start:end] if (start, end) != (0, len(data)) else data)
+            return BytesBodyStream(record.inline or b"")
         fd = self._files.open_fd(record.blob)
-        if fd is None:
-            return None
-        return FileBodyStream(fd, start, max(0, end - start))
+        return None if fd is None else FileBodyStream(fd, record.size)
 
     def new_body(self) -> SpooledBody:
         return SpooledBody(self._files, self.inline_threshold)
