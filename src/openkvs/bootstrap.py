@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openkvs.core.errors import ApiError
 from openkvs.core.ids import hash_token, new_token
 from openkvs.core.validation import check_username
 
@@ -22,7 +23,10 @@ async def bootstrap(app: OpenKvs) -> None:
         return
     username = check_username(settings.username)
     token = settings.token or new_token()
-    user = await app.backend.create_user(username)
+    try:
+        user = await app.backend.create_user(username)
+    except ApiError:  # another node of the deployment bootstrapped at the same moment
+        return
     await app.backend.add_token(user.id, hash_token(token), "bootstrap")
     _keep_copy(settings.data_dir / TOKEN_FILE, token)
     print(

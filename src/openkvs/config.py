@@ -45,6 +45,11 @@ class Settings:
     unnamed_retention: int | None = None
     rate_limit_records: int | None = None
     rate_limit_store: int | None = None
+    database_url: str | None = None
+    blob_url: str | None = None
+    s3_endpoint: str | None = None
+    object_grace: int = 3600
+    redirect_large_records: int | None = None
     access_log: bool = True
     log_level: str = "info"
 

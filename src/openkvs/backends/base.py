@@ -33,7 +33,8 @@ class BodyStream(Protocol):
 
 
 class Backend(Protocol):
-    async def start(self) -> None: ...
+    async def start(self, serve: bool = True) -> None:
+        """Open storage; `serve` also starts background work (stats, recovery, sweeping)."""
 
     async def close(self) -> None: ...
 
@@ -86,7 +87,7 @@ class Backend(Protocol):
     async def open_body(self, record: RecordMeta) -> BodyStream | None:
         """None when the body is gone (the record was overwritten or deleted meanwhile)."""
 
-    def new_body(self) -> BodySink: ...
+    def new_body(self, content_type: str, encoding: str | None) -> BodySink: ...
 
     async def put_record(
         self,
@@ -101,6 +102,11 @@ class Backend(Protocol):
         """Commit a record; raises 404 if the store is gone and 412 if the condition fails."""
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool: ...
+
+    async def presigned_url(
+        self, record: RecordMeta, disposition: str | None, expires: int
+    ) -> str | None:
+        """A short-lived URL the object store serves the body from, if the backend has one."""
 
     # stats applied in the background (D6)
     def note_read(self, store_id: str) -> None: ...

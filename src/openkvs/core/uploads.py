@@ -45,7 +45,7 @@ async def receive_record(
     decoded: bytearray | None = bytearray() if json_schemas else None
     decoder = make_decoder(encoding) if encoding else None
     digest = hashlib.md5(usedforsecurity=False)
-    sink = backend.new_body()
+    sink = backend.new_body(content_type, encoding)
     try:
         async for chunk in body:
             if sink.size + len(chunk) > max_size:

@@ -22,6 +22,7 @@ from openkvs.http.serialize import record_url
 if TYPE_CHECKING:
     from openkvs.app import OpenKvs
 
+REDIRECT_LIFETIME_S = 300
 SANDBOXED_TYPES = (
     "text/html",
     "image/svg+xml",
@@ -68,6 +69,8 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     app.backend.note_read(store.id)
     if ctx.method == "HEAD":
         await _answer(ctx, found, None, attachment, key)
+        return
+    if await _redirected(app, ctx, found, attachment, key):
         return
     # Open first: the headers must describe the version whose bytes are sent.
     record, stream = await app.records.open(store.id, found)
@@ -136,6 +139,24 @@ async def _send(
     async for chunk in chunks:
         await ctx.body(chunk, more=True)
     await ctx.body(b"")
+
+
+async def _redirected(
+    app: OpenKvs, ctx: Ctx, record: RecordMeta, attachment: bool, key: str
+) -> bool:
+    """302 to a short-lived presigned URL for large records in the object store, if configured."""
+    threshold = app.settings.redirect_large_records
+    if threshold is None or record.size <= threshold or record.blob is None:
+        return False
+    encoding = record.content_encoding
+    if encoding and not accepts_encoding(ctx.headers.get("accept-encoding"), encoding):
+        return False  # the object store would send bytes this client cannot decode
+    disposition = f'attachment; filename="{key}"' if attachment else None
+    url = await app.backend.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
+    if url is None:
+        return False
+    await ctx.empty(302, [(b"location", url.encode()), (b"cache-control", b"no-store")])
+    return True
 
 
 def _write_condition(ctx: Ctx) -> WriteCondition:

@@ -6,8 +6,9 @@ import sqlite3
 from typing import Any
 
 from openkvs.backends.base import BodySink
-from openkvs.backends.embedded.blobs import BytesBodyStream, FileBodyStream, SpooledBody
+from openkvs.backends.embedded.blobs import FileBodyStream, SpooledBody
 from openkvs.backends.embedded.state import After, EmbeddedState
+from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
@@ -69,7 +70,12 @@ class RecordRows(EmbeddedState):
         fd = self._files.open_fd(record.blob)
         return None if fd is None else FileBodyStream(fd, record.size)
 
-    def new_body(self) -> SpooledBody:
+    async def presigned_url(
+        self, record: RecordMeta, disposition: str | None, expires: int
+    ) -> str | None:
+        return None  # files are served by this process
+
+    def new_body(self, content_type: str, encoding: str | None) -> SpooledBody:
         return SpooledBody(self._files, self.inline_threshold)
 
     async def put_record(

@@ -8,45 +8,22 @@ from typing import Any
 
 from openkvs.backends.base import UNSET
 from openkvs.backends.embedded.state import After, EmbeddedState
+from openkvs.backends.store_shape import STORE_SELECT, store_from_row
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import new_secret, now_ms, random_id
-from openkvs.core.models import Stats, Store
-
-STORE_COLUMNS = (
-    "s.id, s.name, s.title, s.user_id, u.username, s.created_at, s.modified_at, s.accessed_at, "
-    "s.general_access, s.schema, s.secret, s.read_count, s.write_count, s.delete_count, "
-    "s.list_count, s.storage_bytes"
-)
-STORE_SELECT = f"SELECT {STORE_COLUMNS} FROM stores s JOIN users u ON u.id = s.user_id"
-
-
-def _store(row: tuple[Any, ...]) -> Store:
-    return Store(
-        id=row[0],
-        name=row[1],
-        title=row[2],
-        user_id=row[3],
-        username=row[4],
-        created_at=row[5],
-        modified_at=row[6],
-        accessed_at=row[7],
-        general_access=row[8],
-        schema=json.loads(row[9]) if row[9] is not None else None,
-        secret=row[10],
-        stats=Stats(row[11], row[12], row[13], row[14], row[15]),
-    )
+from openkvs.core.models import Store
 
 
 class StoreRows(EmbeddedState):
     async def store_by_id(self, store_id: str) -> Store | None:
         row = self._reader.execute(STORE_SELECT + " WHERE s.id = ?", (store_id,)).fetchone()
-        return self.stats.apply(_store(row)) if row else None
+        return self.stats.apply(store_from_row(row)) if row else None
 
     async def store_by_name(self, user_id: str, name: str) -> Store | None:
         row = self._reader.execute(
             STORE_SELECT + " WHERE s.user_id = ? AND s.name = ?", (user_id, name)
         ).fetchone()
-        return self.stats.apply(_store(row)) if row else None
+        return self.stats.apply(store_from_row(row)) if row else None
 
     async def list_stores(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
@@ -60,7 +37,7 @@ class StoreRows(EmbeddedState):
             STORE_SELECT + where + f" ORDER BY s.created_at {order}, s.id {order} LIMIT ? OFFSET ?",
             (user_id, limit, offset),
         ).fetchall()
-        return int(total), [self.stats.apply(_store(r)) for r in rows]
+        return int(total), [self.stats.apply(store_from_row(r)) for r in rows]
 
     async def get_or_create_store(
         self, user_id: str, name: str | None, schema: dict[str, Any] | None

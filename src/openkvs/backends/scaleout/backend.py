@@ -1,0 +1,108 @@
+"""ScaleOutBackend: stateless nodes over PostgreSQL (metadata, small bodies) and S3 (large ones)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from openkvs.backends.scaleout.accounts import AccountRows
+from openkvs.backends.scaleout.migrations import migrate
+from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
+from openkvs.backends.scaleout.record_rows import RecordRows
+from openkvs.backends.scaleout.store_rows import StoreRows
+from openkvs.backends.scaleout.sweeper import sweep
+from openkvs.backends.stats_buffer import StatsBuffer
+
+log = logging.getLogger("openkvs.scaleout")
+FLUSH_INTERVAL = 0.25
+
+
+class ScaleOutBackend(AccountRows, StoreRows, RecordRows):
+    def __init__(
+        self,
+        database_url: str,
+        blob_url: str,
+        s3_endpoint: str | None = None,
+        inline_threshold: int = 65536,
+        object_grace_s: int = 3600,
+        pool_size: int = 20,
+    ) -> None:
+        self.database_url = database_url
+        self.inline_threshold = inline_threshold
+        self.objects = ObjectStore(BlobLocation.parse(blob_url), s3_endpoint)
+        self.object_grace_ms = object_grace_s * 1000
+        self.pool_size = pool_size
+        self.stats = StatsBuffer()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, serve: bool = True) -> None:
+        self.pool = await asyncpg.create_pool(
+            self.database_url, min_size=1, max_size=self.pool_size, command_timeout=60
+        )
+        async with self.pool.acquire() as conn:
+            await migrate(conn)
+        if serve:
+            await self.objects.start()
+            self._tasks.append(asyncio.create_task(self._flush_loop()))
+            self._tasks.append(asyncio.create_task(self._sweep_loop()))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._tasks:
+            await self._flush_stats()
+            await self.objects.close()
+        await self.pool.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self._flush_stats()
+            except Exception:
+                log.exception("stats flush failed")
+
+    async def _flush_stats(self) -> None:
+        if not self.stats.pending:
+            return
+        batch = self.stats.take()
+        try:
+            # Deltas, not totals: every node adds its own counts (D6 across nodes).
+            await self.pool.execute(
+                "UPDATE stores SET read_count = read_count + d.reads, "
+                "list_count = list_count + d.lists, accessed_at = greatest(accessed_at, d.at) "
+                "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+                "AS d(id, reads, lists, at) WHERE stores.id = d.id",
+                list(batch),
+                [e.reads for e in batch.values()],
+                [e.lists for e in batch.values()],
+                [e.accessed_at for e in batch.values()],
+            )
+        finally:
+            self.stats.flushed()
+
+    async def _sweep_loop(self) -> None:
+        interval = min(30.0, max(0.5, self.object_grace_ms / 2000))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                removed = await sweep(self.pool, self.objects, self.object_grace_ms)
+                if removed:
+                    log.info("sweeper removed %d unreferenced objects", removed)
+            except Exception:
+                log.exception("sweep failed")
+
+    def note_read(self, store_id: str) -> None:
+        self.stats.note_read(store_id)
+
+    def note_list(self, store_id: str) -> None:
+        self.stats.note_list(store_id)
+
+    def note_access(self, store_id: str) -> None:
+        self.stats.note_access(store_id)

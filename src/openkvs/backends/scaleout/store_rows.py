@@ -1,0 +1,135 @@
+"""Stores in PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from openkvs.backends.base import UNSET
+from openkvs.backends.scaleout.state import ScaleOutState
+from openkvs.backends.store_shape import STORE_SELECT, store_from_row
+from openkvs.core.errors import ApiError
+from openkvs.core.ids import new_secret, now_ms, random_id
+from openkvs.core.models import Store
+
+BURY_RECORDS = (
+    "INSERT INTO dead_objects (object, dead_at) SELECT object, $2 FROM records "
+    "WHERE store_id = $1 AND object IS NOT NULL ON CONFLICT DO NOTHING"
+)
+
+
+class StoreRows(ScaleOutState):
+    async def store_by_id(self, store_id: str) -> Store | None:
+        row = await self.pool.fetchrow(STORE_SELECT + " WHERE s.id = $1", store_id)
+        return self.stats.apply(store_from_row(row)) if row else None
+
+    async def store_by_name(self, user_id: str, name: str) -> Store | None:
+        row = await self.pool.fetchrow(
+            STORE_SELECT + " WHERE s.user_id = $1 AND s.name = $2", user_id, name
+        )
+        return self.stats.apply(store_from_row(row)) if row else None
+
+    async def list_stores(
+        self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
+    ) -> tuple[int, list[Store]]:
+        where = " WHERE s.user_id = $1" + ("" if unnamed else " AND s.name IS NOT NULL")
+        total = await self.pool.fetchval("SELECT count(*) FROM stores s" + where, user_id)
+        order = "DESC" if desc else "ASC"
+        rows = await self.pool.fetch(
+            STORE_SELECT
+            + where
+            + f" ORDER BY s.created_at {order}, s.id {order} LIMIT $2 OFFSET $3",
+            user_id,
+            limit,
+            offset,
+        )
+        return int(total), [self.stats.apply(store_from_row(r)) for r in rows]
+
+    async def get_or_create_store(
+        self, user_id: str, name: str | None, schema: dict[str, Any] | None
+    ) -> tuple[Store, bool]:
+        now = now_ms()
+        # The unique index decides between nodes creating the same name at once.
+        created_id = await self.pool.fetchval(
+            "INSERT INTO stores (id, user_id, name, created_at, modified_at, accessed_at, "
+            "general_access, schema, secret) VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7) "
+            "ON CONFLICT (user_id, name) WHERE name IS NOT NULL DO NOTHING RETURNING id",
+            random_id(),
+            user_id,
+            name,
+            now,
+            "FOLLOW_USER_SETTING",
+            json.dumps(schema) if schema is not None else None,
+            new_secret(),
+        )
+        if created_id is not None:
+            store = await self.store_by_id(created_id)
+        else:
+            assert name is not None
+            store = await self.store_by_name(user_id, name)
+        assert store is not None
+        return store, created_id is not None
+
+    async def update_store(
+        self, store_id: str, *, name: Any = UNSET, general_access: Any = UNSET, title: Any = UNSET
+    ) -> Store | None:
+        changes = {
+            column: value
+            for column, value in (
+                ("name", name),
+                ("general_access", general_access),
+                ("title", title),
+            )
+            if value is not UNSET
+        }
+        sets = "".join(f"{column} = ${i}, " for i, column in enumerate(changes, start=3))
+        try:
+            status = await self.pool.execute(
+                f"UPDATE stores SET {sets}modified_at = $2 WHERE id = $1",
+                store_id,
+                now_ms(),
+                *changes.values(),
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError(
+                400,
+                "name-not-unique",
+                f'You already have a key-value store named "{changes.get("name")}".',
+            ) from None
+        if status.endswith(" 0"):
+            return None
+        return await self.store_by_id(store_id)
+
+    async def delete_store(self, store_id: str) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT 1 FROM stores WHERE id = $1 FOR UPDATE", store_id):
+                return False
+            await self._drop_store(conn, store_id)
+        return True
+
+    async def _drop_store(self, conn: Any, store_id: str) -> None:
+        """Inside a transaction holding the store row: its objects become dead, rows go."""
+        await conn.execute(BURY_RECORDS, store_id, now_ms())
+        await conn.execute("DELETE FROM records WHERE store_id = $1", store_id)
+        await conn.execute("DELETE FROM stores WHERE id = $1", store_id)
+        self.stats.forget(store_id)
+
+    async def delete_unnamed_stores(self, accessed_before_ms: int) -> int:
+        ids = await self.pool.fetch(
+            "SELECT id FROM stores WHERE name IS NULL AND accessed_at < $1", accessed_before_ms
+        )
+        removed = 0
+        for (store_id,) in ids:
+            async with self.pool.acquire() as conn, conn.transaction():
+                still = await conn.fetchval(
+                    "SELECT 1 FROM stores WHERE id = $1 AND name IS NULL AND accessed_at < $2 "
+                    "FOR UPDATE",
+                    store_id,
+                    accessed_before_ms,
+                )
+                if still:
+                    await self._drop_store(conn, store_id)
+                    removed += 1
+        return removed
