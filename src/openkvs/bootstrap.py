@@ -18,7 +18,8 @@ TOKEN_FILE = "bootstrap-token"
 
 async def bootstrap(app: OpenKvs) -> None:
     settings = app.settings
-    print(f"openkvs serving on {settings.public_base}/v2 (data: {settings.data_dir})", flush=True)
+    where = "PostgreSQL + S3" if settings.database_url else settings.data_dir
+    print(f"openkvs serving on {settings.served_base}/v2 (storage: {where})", flush=True)
     if await app.backend.count_users() > 0:
         return
     username = check_username(settings.username)
@@ -32,7 +33,7 @@ async def bootstrap(app: OpenKvs) -> None:
     print(
         f"\nCreated user '{username}'. Its token is shown once; a copy is in "
         f"{settings.data_dir / TOKEN_FILE} (mode 0600).\n\n"
-        f"APIFY_API_BASE_URL={settings.public_base}\n"
+        f"APIFY_API_BASE_URL={settings.served_base}\n"
         f"APIFY_API_PUBLIC_BASE_URL={settings.public_base}\n"
         f"APIFY_TOKEN={token}\n",
         flush=True,

@@ -55,8 +55,12 @@ class Settings:
 
     @property
     def public_base(self) -> str:
-        if self.public_url:
-            return self.public_url.rstrip("/")
+        """The base of every absolute URL the API returns (D7)."""
+        return self.public_url.rstrip("/") if self.public_url else self.served_base
+
+    @property
+    def served_base(self) -> str:
+        """Where this process listens, as a local client reaches it."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         if host in ("0.0.0.0", "[::]"):
             host = "127.0.0.1"
