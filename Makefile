@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: serve test lint format typecheck clean
+.PHONY: serve test lint format typecheck clean services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(JS_STAMP)
+# PostgreSQL 15 for the scale-out tests (apt-get; does nothing when already installed).
+services:
+	bash tests/install_services.sh
+
+test: lint typecheck $(JS_STAMP) services
 	$(BIN)/python -m pytest -q $(ARGS)
 
 format: $(STAMP)

@@ -9,13 +9,13 @@ import re
 import string
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-from tests.server_process import ServerProcess
+from tests.server_process import BackendConfig, ServerProcess, backend_config
 
 T = TypeVar("T")
 
@@ -199,10 +199,19 @@ def get_store(client: httpx.Client, store_id: str) -> dict[str, Any]:
 # --- extra servers -------------------------------------------------------------------------------
 
 
-def run_server(data_dir: Path, extra_args: list[str]) -> Iterator[ServerProcess]:
-    """Body of a fixture: a dedicated server with special settings, stopped afterwards."""
-    proc = ServerProcess(data_dir, extra_args=extra_args).start()
+def run_server(
+    data_dir: Path,
+    extra_args: list[str],
+    backend: str | BackendConfig = "embedded",
+    scaleout_args: Sequence[str] = (),
+) -> Iterator[ServerProcess]:
+    """Body of a fixture: a dedicated server with special settings on a fresh store of
+    `backend` (the `backend` fixture's value), stopped afterwards."""
+    config = backend_config(backend)
+    args = [*extra_args, *(scaleout_args if config.is_scaleout else ())]
+    proc = ServerProcess(data_dir, extra_args=args, backend=config)
     try:
+        proc.start()
         yield proc
     finally:
         proc.stop()

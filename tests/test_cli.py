@@ -9,14 +9,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import httpx
 import pytest
 
-from tests.server_process import ServerProcess, free_port
+from tests.server_process import (
+    BackendConfig,
+    MakeServer,
+    ServerProcess,
+    backend_config,
+    free_port,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SERVE_FLAGS = [
@@ -32,6 +37,13 @@ SERVE_FLAGS = [
     "unnamed-retention",
     "rate-limit-records",
     "rate-limit-store",
+]
+SCALEOUT_FLAGS = [
+    "database-url",
+    "blob-url",
+    "s3-endpoint",
+    "object-grace",
+    "redirect-large-records",
 ]
 
 
@@ -69,20 +81,18 @@ def only_line(stdout: str) -> str:
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data", token="cli-owner-" + uuid.uuid4().hex)
-    server.start()
-    yield server
-    server.stop()
+def running(make_server: MakeServer) -> ServerProcess:
+    return make_server(token="cli-owner-" + uuid.uuid4().hex)
 
 
 @pytest.fixture(scope="module")
-def seeded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory that already holds a user, so a failure can only come from the name."""
-    data_dir = tmp_path_factory.mktemp("cli") / "data"
-    result = openkvs("user", "create", "seed-user", "--data-dir", str(data_dir))
+def seeded_store(backend: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The CLI arguments of a store (data directory or database) that already holds a user, so
+    a failure can only come from the name."""
+    args = backend_config(backend).account_args(tmp_path_factory.mktemp("cli") / "data")
+    result = openkvs("user", "create", "seed-user", *args)
     assert result.returncode == 0, result.stderr
-    return data_dir
+    return args
 
 
 def unique_name() -> str:
@@ -102,6 +112,23 @@ def test_serve_help_documents_every_flag_and_its_env_var() -> None:
         assert env_var in text, f"{env_var} is not mentioned"
 
 
+def test_serve_help_documents_the_scaleout_flags() -> None:
+    result = openkvs("serve", "--help")
+    assert result.returncode == 0, result.stderr
+    for flag in SCALEOUT_FLAGS:
+        assert f"--{flag}" in result.stdout, f"--{flag} is not documented"
+        env_var = "OPENKVS_" + flag.upper().replace("-", "_")
+        assert env_var in result.stdout, f"{env_var} is not mentioned"
+
+
+@pytest.mark.parametrize("command", [("user", "create"), ("token", "create"), ("token", "list")])
+def test_account_commands_take_a_database_url(command: tuple[str, ...]) -> None:
+    result = openkvs(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--data-dir" in result.stdout
+    assert "--database-url" in result.stdout
+
+
 def test_top_level_help_lists_the_commands() -> None:
     result = openkvs("--help")
     assert result.returncode == 0, result.stderr
@@ -116,7 +143,7 @@ def test_user_create_prints_a_token_that_works_at_once_on_the_running_server(
     running: ServerProcess,
 ) -> None:
     name = unique_name()
-    result = openkvs("user", "create", name, "--data-dir", str(running.data_dir))
+    result = openkvs("user", "create", name, *running.account_args())
     assert result.returncode == 0, result.stderr
     new_token = only_line(result.stdout)
     response = me(running.url, new_token)
@@ -142,17 +169,17 @@ def test_user_create_prints_a_token_that_works_at_once_on_the_running_server(
     "name",
     ["ab", "Alice", "has space", "x" * 31, "bad/name", "bad~name", "émile", ""],
 )
-def test_user_create_with_an_invalid_username_fails(seeded_data_dir: Path, name: str) -> None:
-    result = openkvs("user", "create", name, "--data-dir", str(seeded_data_dir))
+def test_user_create_with_an_invalid_username_fails(seeded_store: list[str], name: str) -> None:
+    result = openkvs("user", "create", name, *seeded_store)
     assert result.returncode != 0
     assert result.stdout.strip() == ""
 
 
 def test_user_create_with_a_taken_username_fails(running: ServerProcess) -> None:
     name = unique_name()
-    first = openkvs("user", "create", name, "--data-dir", str(running.data_dir))
+    first = openkvs("user", "create", name, *running.account_args())
     assert first.returncode == 0, first.stderr
-    second = openkvs("user", "create", name, "--data-dir", str(running.data_dir))
+    second = openkvs("user", "create", name, *running.account_args())
     assert second.returncode != 0
     assert second.stdout.strip() == ""
     # The first user's token is untouched.
@@ -160,7 +187,7 @@ def test_user_create_with_a_taken_username_fails(running: ServerProcess) -> None
 
 
 def test_user_create_of_the_bootstrap_username_fails(running: ServerProcess) -> None:
-    result = openkvs("user", "create", running.username, "--data-dir", str(running.data_dir))
+    result = openkvs("user", "create", running.username, *running.account_args())
     assert result.returncode != 0
     assert result.stdout.strip() == ""
 
@@ -168,16 +195,16 @@ def test_user_create_of_the_bootstrap_username_fails(running: ServerProcess) -> 
 # --- tokens -------------------------------------------------------------------------------------
 
 
-def token_rows(data_dir: Path) -> list[str]:
-    result = openkvs("token", "list", "--data-dir", str(data_dir))
+def token_rows(server: ServerProcess) -> list[str]:
+    result = openkvs("token", "list", *server.account_args())
     assert result.returncode == 0, result.stderr
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
 def test_token_create_prints_a_new_token_that_works(running: ServerProcess) -> None:
     name = unique_name()
-    first = only_line(openkvs("user", "create", name, "--data-dir", str(running.data_dir)).stdout)
-    result = openkvs("token", "create", "--user", name, "--data-dir", str(running.data_dir))
+    first = only_line(openkvs("user", "create", name, *running.account_args()).stdout)
+    result = openkvs("token", "create", "--user", name, *running.account_args())
     assert result.returncode == 0, result.stderr
     second = only_line(result.stdout)
     assert second != first
@@ -189,20 +216,18 @@ def test_token_create_prints_a_new_token_that_works(running: ServerProcess) -> N
 
 def test_token_create_for_an_unknown_user_fails(running: ServerProcess) -> None:
     nobody = "nobody-" + uuid.uuid4().hex[:8]
-    result = openkvs("token", "create", "--user", nobody, "--data-dir", str(running.data_dir))
+    result = openkvs("token", "create", "--user", nobody, *running.account_args())
     assert result.returncode != 0
     assert result.stdout.strip() == ""
 
 
 def test_token_list_shows_ids_but_never_token_values(running: ServerProcess) -> None:
     name = unique_name()
-    user_token = only_line(
-        openkvs("user", "create", name, "--data-dir", str(running.data_dir)).stdout
-    )
+    user_token = only_line(openkvs("user", "create", name, *running.account_args()).stdout)
     extra_token = only_line(
-        openkvs("token", "create", "--user", name, "--data-dir", str(running.data_dir)).stdout
+        openkvs("token", "create", "--user", name, *running.account_args()).stdout
     )
-    result = openkvs("token", "list", "--data-dir", str(running.data_dir))
+    result = openkvs("token", "list", *running.account_args())
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     for secret in (running.token, user_token, extra_token):
@@ -217,18 +242,16 @@ def test_token_list_shows_ids_but_never_token_values(running: ServerProcess) -> 
 
 def test_token_revoke_makes_the_token_fail_on_the_running_server(running: ServerProcess) -> None:
     name = unique_name()
-    kept = only_line(openkvs("user", "create", name, "--data-dir", str(running.data_dir)).stdout)
-    before = set(token_rows(running.data_dir))
-    doomed = only_line(
-        openkvs("token", "create", "--user", name, "--data-dir", str(running.data_dir)).stdout
-    )
-    new_rows = [row for row in token_rows(running.data_dir) if row not in before]
+    kept = only_line(openkvs("user", "create", name, *running.account_args()).stdout)
+    before = set(token_rows(running))
+    doomed = only_line(openkvs("token", "create", "--user", name, *running.account_args()).stdout)
+    new_rows = [row for row in token_rows(running) if row not in before]
     assert len(new_rows) == 1, new_rows
     token_id = new_rows[0].split()[0]
     assert doomed not in new_rows[0]
     assert me(running.url, doomed).status_code == 200
 
-    result = openkvs("token", "revoke", token_id, "--data-dir", str(running.data_dir))
+    result = openkvs("token", "revoke", token_id, *running.account_args())
     assert result.returncode == 0, result.stderr
 
     response = me(running.url, doomed)
@@ -244,7 +267,7 @@ def test_token_revoke_makes_the_token_fail_on_the_running_server(running: Server
 
 
 def test_token_revoke_of_an_unknown_id_fails(running: ServerProcess) -> None:
-    result = openkvs("token", "revoke", "no-such-token-id", "--data-dir", str(running.data_dir))
+    result = openkvs("token", "revoke", "no-such-token-id", *running.account_args())
     assert result.returncode != 0
 
 
@@ -278,27 +301,28 @@ def test_second_start_does_not_print_the_token_again(running: ServerProcess) -> 
     assert me(running.url, running.token).status_code == 200
 
 
-def test_first_start_with_a_public_url_prints_it(tmp_path: Path) -> None:
+def test_first_start_with_a_public_url_prints_it(make_server: MakeServer) -> None:
     public = "https://kvs.example.test:8443"
-    server = ServerProcess(tmp_path / "data", extra_args=["--public-url", public])
-    server.start()
-    try:
-        lines = server.log().splitlines()
-        assert f"APIFY_API_PUBLIC_BASE_URL={public}" in lines, server.log()
-        assert f"APIFY_TOKEN={server.token}" in lines
-    finally:
-        server.stop()
+    server = make_server(["--public-url", public])
+    lines = server.log().splitlines()
+    assert f"APIFY_API_PUBLIC_BASE_URL={public}" in lines, server.log()
+    assert f"APIFY_TOKEN={server.token}" in lines
 
 
 def start_raw_server(
-    data_dir: Path, log_path: Path, args: list[str], env: dict[str, str]
+    data_dir: Path, log_path: Path, args: list[str], env: dict[str, str], backend: BackendConfig
 ) -> tuple[subprocess.Popen[bytes], IO[bytes], str]:
+    """`openkvs serve` with no --token/--username unless `args` has them, on `backend`'s store."""
     port = free_port()
     log = open(log_path, "wb")  # noqa: SIM115 - closed by the caller's finally
     command = [sys.executable, "-m", "openkvs", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data_dir), *args]
+    command += ["--port", str(port), "--data-dir", str(data_dir), *backend.extra_args, *args]
     proc = subprocess.Popen(
-        command, cwd=REPO, env=cli_env(env), stdout=log, stderr=subprocess.STDOUT
+        command,
+        cwd=REPO,
+        env=cli_env({**backend.env, **env}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     return proc, log, f"http://127.0.0.1:{port}"
 
@@ -327,10 +351,11 @@ def wait_until_up(url: str, token: str) -> httpx.Response:
             time.sleep(0.05)
 
 
-def test_first_start_without_a_token_makes_a_random_one(tmp_path: Path) -> None:
+def test_first_start_without_a_token_makes_a_random_one(tmp_path: Path, backend: str) -> None:
     data_dir = tmp_path / "data"
     log_path = tmp_path / "server.log"
-    proc, log, url = start_raw_server(data_dir, log_path, ["--username", "randomtok"], {})
+    config = backend_config(backend)
+    proc, log, url = start_raw_server(data_dir, log_path, ["--username", "randomtok"], {}, config)
     try:
         token = wait_for_token_line(proc, log_path)
         assert len(token) >= 20
@@ -346,11 +371,11 @@ def test_first_start_without_a_token_makes_a_random_one(tmp_path: Path) -> None:
         log.close()
 
 
-def test_first_start_takes_token_and_username_from_env(tmp_path: Path) -> None:
+def test_first_start_takes_token_and_username_from_env(tmp_path: Path, backend: str) -> None:
     data_dir = tmp_path / "data"
     log_path = tmp_path / "server.log"
     env = {"OPENKVS_TOKEN": "env-token-" + uuid.uuid4().hex, "OPENKVS_USERNAME": "fromenv"}
-    proc, log, url = start_raw_server(data_dir, log_path, [], env)
+    proc, log, url = start_raw_server(data_dir, log_path, [], env, backend_config(backend))
     try:
         assert wait_for_token_line(proc, log_path) == env["OPENKVS_TOKEN"]
         response = wait_until_up(url, env["OPENKVS_TOKEN"])
@@ -362,9 +387,10 @@ def test_first_start_takes_token_and_username_from_env(tmp_path: Path) -> None:
         log.close()
 
 
-def test_serve_with_an_invalid_username_exits_non_zero(tmp_path: Path) -> None:
+def test_serve_with_an_invalid_username_exits_non_zero(tmp_path: Path, backend: str) -> None:
     log_path = tmp_path / "server.log"
-    proc, log, _ = start_raw_server(tmp_path / "data", log_path, ["--username", "Not Valid!"], {})
+    args = ["--username", "Not Valid!"]
+    proc, log, _ = start_raw_server(tmp_path / "data", log_path, args, {}, backend_config(backend))
     try:
         try:
             code = proc.wait(30)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.http_helpers import (
     STORES,
@@ -18,9 +16,9 @@ from tests.http_helpers import (
     owner_client,
     put_record,
     record_url,
-    run_server,
 )
-from tests.server_process import ServerProcess
+from tests.server_process import MakeServer, ServerProcess
+from tests.store_inspection import places_holding
 
 
 def test_every_read_sees_the_last_acknowledged_write(
@@ -92,59 +90,49 @@ def test_concurrent_writers_never_produce_torn_reads(
         assert [(i["key"], i["size"]) for i in items] == [("hot", len(final.content))]
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path_factory: pytest.TempPathFactory) -> None:
-    data_dir = tmp_path_factory.mktemp("crash") / "data"
-    for proc in run_server(data_dir, ["--durability", "relaxed"]):
-        bodies = {f"k{i}": os.urandom(10 + i * 40_000) for i in range(6)}
-        with owner_client(proc) as http:
-            sid = create_store(http, "crashy")["id"]
-            for key, body in bodies.items():
-                put_record(http, sid, key, body)
-            put_record(http, sid, "k0", b"overwritten")
-            assert http.delete(record_url(sid, "k1")).status_code == 204
-        proc.kill()
-        proc.start()
-        with owner_client(proc) as http:
-            assert http.get(f"{STORES}/~crashy").json()["data"]["id"] == sid
-            assert key_names(http, sid) == ["k0", "k2", "k3", "k4", "k5"]
-            assert http.get(record_url(sid, "k0")).content == b"overwritten"
-            for key in ("k2", "k3", "k4", "k5"):
-                assert http.get(record_url(sid, key)).content == bodies[key], key
+def test_acknowledged_writes_survive_kill_9(make_server: MakeServer) -> None:
+    proc = make_server(["--durability", "relaxed"])
+    bodies = {f"k{i}": os.urandom(10 + i * 40_000) for i in range(6)}
+    with owner_client(proc) as http:
+        sid = create_store(http, "crashy")["id"]
+        for key, body in bodies.items():
+            put_record(http, sid, key, body)
+        put_record(http, sid, "k0", b"overwritten")
+        assert http.delete(record_url(sid, "k1")).status_code == 204
+    proc.kill()
+    proc.start()
+    with owner_client(proc) as http:
+        assert http.get(f"{STORES}/~crashy").json()["data"]["id"] == sid
+        assert key_names(http, sid) == ["k0", "k2", "k3", "k4", "k5"]
+        assert http.get(record_url(sid, "k0")).content == b"overwritten"
+        for key in ("k2", "k3", "k4", "k5"):
+            assert http.get(record_url(sid, key)).content == bodies[key], key
 
 
-def files_containing(root: Path, needle: bytes) -> list[Path]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file() and needle in path.read_bytes():
-            found.append(path)
-    return found
-
-
-def test_overwritten_and_deleted_bodies_leave_no_bytes_behind(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    data_dir = tmp_path_factory.mktemp("cleanup") / "data"
-    for proc in run_server(data_dir, []):
-        old = [os.urandom(300_000) for _ in range(3)]
-        with owner_client(proc) as http:
-            sid = create_store(http)["id"]
-            put_record(http, sid, "a", old[0])
-            put_record(http, sid, "a", old[1])
-            put_record(http, sid, "b", old[2])
-            assert http.delete(record_url(sid, "b")).status_code == 204
-            other = create_store(http)["id"]
-            keep = os.urandom(300_000)
-            put_record(http, other, "c", keep)
-            doomed = os.urandom(300_000)
-            put_record(http, other, "d", doomed)
-            assert http.delete(f"{STORES}/{other}").status_code == 204
-            assert files_containing(data_dir, old[1][1000:1064]), "live body not found on disk"
-            deadline = time.monotonic() + 5
-            leftovers = [b[1000:1064] for b in (old[0], old[2], keep, doomed)]
-            while time.monotonic() < deadline:
-                if not any(files_containing(data_dir, n) for n in leftovers):
-                    break
-                time.sleep(0.2)
-            for n, needle in enumerate(leftovers):
-                assert files_containing(data_dir, needle) == [], n
-            assert http.get(record_url(sid, "a")).content == old[1]
+def test_overwritten_and_deleted_bodies_leave_no_bytes_behind(make_server: MakeServer) -> None:
+    # Embedded: no file in the data directory holds them. Scale-out: no object under the prefix,
+    # nor the database; the sweeper removes dead objects after --object-grace.
+    proc = make_server(scaleout_args=["--object-grace", "2s"])
+    old = [os.urandom(300_000) for _ in range(3)]
+    with owner_client(proc) as http:
+        sid = create_store(http)["id"]
+        put_record(http, sid, "a", old[0])
+        put_record(http, sid, "a", old[1])
+        put_record(http, sid, "b", old[2])
+        assert http.delete(record_url(sid, "b")).status_code == 204
+        other = create_store(http)["id"]
+        keep = os.urandom(300_000)
+        put_record(http, other, "c", keep)
+        doomed = os.urandom(300_000)
+        put_record(http, other, "d", doomed)
+        assert http.delete(f"{STORES}/{other}").status_code == 204
+        assert places_holding(proc, old[1][1000:1064]), "live body not found in storage"
+        deadline = time.monotonic() + 20
+        leftovers = [b[1000:1064] for b in (old[0], old[2], keep, doomed)]
+        while time.monotonic() < deadline:
+            if not any(places_holding(proc, n) for n in leftovers):
+                break
+            time.sleep(0.2)
+        for n, needle in enumerate(leftovers):
+            assert places_holding(proc, needle) == [], n
+        assert http.get(record_url(sid, "a")).content == old[1]

@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.http_helpers import STORES, run_server
-from tests.server_process import ServerProcess
+from tests.http_helpers import STORES
+from tests.server_process import MakeServer, ServerProcess
+from tests.store_inspection import places_holding
 
 
 def test_tokens_are_not_written_to_the_log(
@@ -42,25 +42,24 @@ def test_other_users_token_is_not_stored_in_plain_text(
     server: ServerProcess, http: httpx.Client, other_user: str
 ) -> None:
     assert http.get("/v2/users/me", headers={"Authorization": f"Bearer {other_user}"}).is_success
-    for path in Path(server.data_dir).rglob("*"):
-        if path.is_file():
-            assert other_user.encode() not in path.read_bytes(), path
+    # The data directory, and on scale-out the database too (objects only hold record bodies).
+    assert places_holding(server, other_user.encode(), objects=False) == []
 
 
 def test_first_start_prints_ready_to_paste_lines_once_and_keeps_private_copy(
-    tmp_path_factory: pytest.TempPathFactory,
+    make_server: MakeServer,
 ) -> None:
-    data_dir = tmp_path_factory.mktemp("banner") / "data"
     public = "http://public.example:9999"
-    for proc in run_server(data_dir, ["--public-url", public]):
-        log = proc.log()
-        assert re.search(r"APIFY_API_BASE_URL=\S*http", log), log
-        assert re.search(r"APIFY_API_PUBLIC_BASE_URL=\S*" + re.escape(public), log), log
-        assert re.search(r"APIFY_TOKEN=\S*" + re.escape(proc.token), log), log
-        holders = [
-            p for p in data_dir.rglob("*") if p.is_file() and proc.token.encode() in p.read_bytes()
-        ]
-        assert len(holders) == 1, holders
-        assert stat.S_IMODE(holders[0].stat().st_mode) & 0o077 == 0, oct(holders[0].stat().st_mode)
-        proc.restart()
-        assert proc.log().count(proc.token) == log.count(proc.token)
+    proc = make_server(["--public-url", public])
+    log = proc.log()
+    assert re.search(r"APIFY_API_BASE_URL=\S*http", log), log
+    assert re.search(r"APIFY_API_PUBLIC_BASE_URL=\S*" + re.escape(public), log), log
+    assert re.search(r"APIFY_TOKEN=\S*" + re.escape(proc.token), log), log
+    # Exactly one copy, in the data directory (not in the database nor an object).
+    holders = places_holding(proc, proc.token.encode())
+    assert len(holders) == 1, holders
+    copy = Path(holders[0])
+    assert copy.is_relative_to(proc.data_dir), holders
+    assert stat.S_IMODE(copy.stat().st_mode) & 0o077 == 0, oct(copy.stat().st_mode)
+    proc.restart()
+    assert proc.log().count(proc.token) == log.count(proc.token)

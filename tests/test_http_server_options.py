@@ -22,30 +22,38 @@ from tests.http_helpers import (
     set_access,
     unique_name,
 )
-from tests.server_process import ServerProcess
+from tests.server_process import MakeServer, ServerProcess
 
 PUBLIC = "http://public.example:9999"
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def public_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def public_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     yield from run_server(
         tmp_path_factory.mktemp("public") / "data",
         ["--public-url", PUBLIC, "--default-general-access", "ANYONE_WITH_ID_CAN_READ"],
+        backend,
     )
 
 
 @pytest.fixture(scope="module")
-def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    yield from run_server(tmp_path_factory.mktemp("small") / "data", ["--max-record-size", "1MiB"])
+def small_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from run_server(
+        tmp_path_factory.mktemp("small") / "data", ["--max-record-size", "1MiB"], backend
+    )
 
 
 @pytest.fixture(scope="module")
-def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def limited_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     yield from run_server(
         tmp_path_factory.mktemp("limited") / "data",
         ["--rate-limit-records", "5", "--rate-limit-store", "5"],
+        backend,
     )
 
 
@@ -225,52 +233,83 @@ def test_rate_limits_are_off_by_default(http: httpx.Client, store: dict[str, obj
 # --- 5xx ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.embedded_only(
+    "breaks the embedded store's spool directory; scale-out: "
+    "test_server_error_when_the_object_store_goes_away"
+)
 def test_server_error_is_an_envelope_with_request_id_that_the_log_has(
-    tmp_path_factory: pytest.TempPathFactory,
+    make_server: MakeServer,
 ) -> None:
-    data_dir = tmp_path_factory.mktemp("broken") / "data"
-    for proc in run_server(data_dir, []):
+    proc = make_server()
+    data_dir = proc.data_dir
+    with owner_client(proc) as http:
+        sid = create_store(http)["id"]
+        # Make large uploads fail inside the server: its spool directory becomes a plain file.
+        spool = data_dir / "tmp"
+        assert spool.is_dir(), sorted(p.name for p in data_dir.iterdir())
+        spool.rmdir()
+        spool.write_bytes(b"not a directory")
+        response = http.put(record_url(sid, "big"), content=b"z" * 500_000)
+        check_server_error(proc, response)
+        put_record(http, sid, "small", b"still works")
+        assert key_names(http, sid) == ["small"]
+
+
+@pytest.mark.scaleout_only("cuts the connection to the object store")
+def test_server_error_when_the_object_store_goes_away(make_server: MakeServer) -> None:
+    from tests import services
+    from tests.server_process import scaleout_config
+
+    proxy = services.TcpProxy(services.seaweedfs().ports["s3.port"])
+    try:
+        proc = make_server(backend_override=scaleout_config(s3_endpoint=proxy.url))
         with owner_client(proc) as http:
             sid = create_store(http)["id"]
-            # Make large uploads fail inside the server: its spool directory becomes a plain file.
-            spool = data_dir / "tmp"
-            assert spool.is_dir(), sorted(p.name for p in data_dir.iterdir())
-            spool.rmdir()
-            spool.write_bytes(b"not a directory")
+            put_record(http, sid, "before", b"y" * 500_000)  # through the object store
+            proxy.cut()
             response = http.put(record_url(sid, "big"), content=b"z" * 500_000)
-            error = assert_error(response, 500)
-            request_id = response.headers["x-request-id"]
-            assert request_id
-            assert "Traceback" not in response.text and "Error:" not in error["type"]
-            assert request_id in proc.log()
+            check_server_error(proc, response)
+            # Small bodies live in PostgreSQL: writing them does not need the object store.
             put_record(http, sid, "small", b"still works")
-            assert key_names(http, sid) == ["small"]
+            assert key_names(http, sid) == ["before", "small"]
+            proxy.restore()
+            assert http.get(record_url(sid, "before")).content == b"y" * 500_000
+            put_record(http, sid, "big", b"z" * 500_000)
+            assert http.get(record_url(sid, "big")).content == b"z" * 500_000
+    finally:
+        proxy.close()
+
+
+def check_server_error(proc: ServerProcess, response: httpx.Response) -> None:
+    error = assert_error(response, 500)
+    request_id = response.headers["x-request-id"]
+    assert request_id
+    assert "Traceback" not in response.text and "Error:" not in error["type"]
+    assert request_id in proc.log()
 
 
 # --- retention ------------------------------------------------------------------------------------
 
 
 def test_unnamed_store_not_accessed_for_retention_period_is_deleted(
-    tmp_path_factory: pytest.TempPathFactory,
+    make_server: MakeServer,
 ) -> None:
-    data_dir = tmp_path_factory.mktemp("retention") / "data"
-    for proc in run_server(data_dir, ["--unnamed-retention", "2s"]):
-        with owner_client(proc) as http:
-            idle = create_store(http)["id"]
-            busy = create_store(http)["id"]
-            named = create_store(http, unique_name())["id"]
-            put_record(http, busy, "k", b"v")
-            deadline = time.monotonic() + 6
-            gone = False
-            while time.monotonic() < deadline and not gone:
-                assert http.get(record_url(busy, "k")).status_code == 200
-                time.sleep(0.4)
-                listed = [
-                    i["id"]
-                    for i in http.get(STORES, params={"unnamed": "1"}).json()["data"]["items"]
-                ]
-                gone = idle not in listed
-            assert gone, "idle unnamed store still there after 6 s"
-            assert_error(http.get(f"{STORES}/{idle}"), 404, "record-not-found")
-            assert http.get(f"{STORES}/{busy}").status_code == 200
-            assert http.get(f"{STORES}/{named}").status_code == 200
+    proc = make_server(["--unnamed-retention", "2s"])
+    with owner_client(proc) as http:
+        idle = create_store(http)["id"]
+        busy = create_store(http)["id"]
+        named = create_store(http, unique_name())["id"]
+        put_record(http, busy, "k", b"v")
+        deadline = time.monotonic() + 6
+        gone = False
+        while time.monotonic() < deadline and not gone:
+            assert http.get(record_url(busy, "k")).status_code == 200
+            time.sleep(0.4)
+            listed = [
+                i["id"] for i in http.get(STORES, params={"unnamed": "1"}).json()["data"]["items"]
+            ]
+            gone = idle not in listed
+        assert gone, "idle unnamed store still there after 6 s"
+        assert_error(http.get(f"{STORES}/{idle}"), 404, "record-not-found")
+        assert http.get(f"{STORES}/{busy}").status_code == 200
+        assert http.get(f"{STORES}/{named}").status_code == 200

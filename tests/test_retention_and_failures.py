@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.server_process import ServerProcess
+from tests.server_process import MakeServer, ServerProcess
+from tests.store_inspection import sql
 
 
 @pytest.fixture
-def short_retention(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "data", extra_args=["--unnamed-retention", "2s"]).start()
-    yield proc
-    proc.stop()
+def short_retention(make_server: MakeServer) -> ServerProcess:
+    return make_server(["--unnamed-retention", "2s"])
 
 
 def test_unnamed_store_not_accessed_for_the_retention_is_deleted(
@@ -43,26 +39,23 @@ def test_unnamed_store_not_accessed_for_the_retention_is_deleted(
         assert client.get(f"/v2/key-value-stores/{named}").status_code == 200
 
 
-def test_a_server_error_carries_a_request_id_the_log_has_and_no_trace(tmp_path: Path) -> None:
-    proc = ServerProcess(tmp_path / "data").start()
-    try:
-        auth = {"Authorization": f"Bearer {proc.token}"}
-        with httpx.Client(base_url=proc.url, headers=auth, timeout=30) as client:
-            store_id = client.post("/v2/key-value-stores", params={"name": "x"}).json()["data"][
-                "id"
-            ]
-            # Damage the stored schema behind the server's back, so reading the store must fail.
-            with sqlite3.connect(proc.data_dir / "openkvs.db") as db:
-                db.execute("UPDATE stores SET schema = '{not json' WHERE id = ?", (store_id,))
-            response = client.get(f"/v2/key-value-stores/{store_id}")
-        assert response.status_code == 500
-        request_id = response.headers["x-request-id"]
-        body = response.json()
-        assert set(body) == {"error"}
-        assert body["error"]["type"] == "internal-server-error"
-        assert request_id in body["error"]["message"]
-        assert "Traceback" not in response.text and "File " not in response.text
-        log = proc.log()
-        assert f"request {request_id} failed" in log
-    finally:
-        proc.stop()
+def test_a_server_error_carries_a_request_id_the_log_has_and_no_trace(
+    make_server: MakeServer,
+) -> None:
+    proc = make_server()
+    auth = {"Authorization": f"Bearer {proc.token}"}
+    with httpx.Client(base_url=proc.url, headers=auth, timeout=30) as client:
+        store_id = client.post("/v2/key-value-stores", params={"name": "x"}).json()["data"]["id"]
+        # Damage the stored schema behind the server's back (in SQLite or PostgreSQL), so
+        # reading the store must fail.
+        sql(proc, "UPDATE stores SET schema = '{not json' WHERE id = ?", store_id)
+        response = client.get(f"/v2/key-value-stores/{store_id}")
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["type"] == "internal-server-error"
+    assert request_id in body["error"]["message"]
+    assert "Traceback" not in response.text and "File " not in response.text
+    log = proc.log()
+    assert f"request {request_id} failed" in log

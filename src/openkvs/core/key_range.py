@@ -29,7 +29,8 @@ def key_range(prefix: str | None, collection: KeyFilter | None) -> KeyRange:
         key = collection.exact
         if prefix is not None and not key.startswith(prefix):
             return KeyRange(empty=True)
-        return KeyRange(lower=key, upper=key + "\x00")
+        # Keys use characters from "!" up, so nothing sorts between key and key + "\x01".
+        return KeyRange(lower=key, upper=key + "\x01")
     if collection is not None and collection.prefix is not None:
         other = collection.prefix
         if prefix is None or other.startswith(prefix):
