@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 from openkvs.backends.base import Backend
+from openkvs.backends.failures import is_storage_full
 from openkvs.config import Settings
-from openkvs.core.errors import ApiError, invalid_token
+from openkvs.core.errors import ApiError, invalid_token, storage_full
 from openkvs.core.ids import hash_token, now_ms
 from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
@@ -151,7 +152,12 @@ class OpenKvs:
             return err.status
         except ClientDisconnected:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_storage_full(exc):
+                log.warning("request %s: storage is full (%s)", ctx.request_id, exc)
+                if not ctx.started:
+                    await ctx.error(storage_full())
+                return 507
             log.exception("request %s failed", ctx.request_id)
             if not ctx.started:
                 ctx.extra_headers.append((b"x-request-id", ctx.request_id.encode()))

@@ -60,5 +60,13 @@ def invalid_parameter(name: str, reason: str) -> ApiError:
     return ApiError(400, "invalid-parameter", f"Parameter '{name}' {reason}")
 
 
+def storage_full() -> ApiError:
+    return ApiError(
+        507,
+        "insufficient-storage",
+        "The server has no space left to store this; nothing was written. Try again later.",
+    )
+
+
 def precondition_failed(message: str) -> ApiError:
     return ApiError(412, "precondition-failed", message)
