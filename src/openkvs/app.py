@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import secrets
@@ -45,6 +46,9 @@ class OpenKvs:
         self.record_limiter = RateLimiter(settings.rate_limit_records or 0)
         self.store_limiter = RateLimiter(settings.rate_limit_store or 0)
         self._background: list[asyncio.Task[None]] = []
+        # Request ids: unique across processes by the prefix, cheap per request by the counter.
+        self._id_prefix = secrets.token_hex(4)
+        self._id_counter = itertools.count(1)
         self.on_started: list[Any] = []
 
     # rate limits (D12)
@@ -110,7 +114,7 @@ class OpenKvs:
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        ctx = Ctx(scope, receive, send, secrets.token_hex(8))
+        ctx = Ctx(scope, receive, send, f"{self._id_prefix}-{next(self._id_counter):x}")
         status = 500
         try:
             status = await self._handle(ctx)
