@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from openkvs.backends.base import UNSET
 from openkvs.core.models import Stats, Store
 
 STORE_COLUMNS = (
@@ -13,6 +14,12 @@ STORE_COLUMNS = (
     "s.list_count, s.storage_bytes"
 )
 STORE_SELECT = f"SELECT {STORE_COLUMNS} FROM stores s JOIN users u ON u.id = s.user_id"
+
+
+def store_changes(name: Any, general_access: Any, title: Any) -> dict[str, Any]:
+    """The columns an update sets: every argument that is not UNSET."""
+    pairs = (("name", name), ("general_access", general_access), ("title", title))
+    return {column: value for column, value in pairs if value is not UNSET}
 
 
 def store_from_row(row: tuple[Any, ...]) -> Store:

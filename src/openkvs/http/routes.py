@@ -9,7 +9,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from openkvs.core.errors import ApiError
-from openkvs.http import key_views, record_views, store_views, user_views
+from openkvs.http import key_views, openapi_view, record_views, store_views, user_views
 from openkvs.http.context import Ctx
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def build_router(app: OpenKvs) -> Router:
             },
         ),
         ("/v2/users/{user_id}", {"GET": user_views.get_user}),
+        ("/v2/openapi.json", {"GET": openapi_view.openapi}),
     ]
     routes = [Route(path, endpoint=Endpoint(app, views)) for path, views in table]
     return Router(routes=routes, redirect_slashes=False, default=not_found)

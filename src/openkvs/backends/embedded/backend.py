@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
 from pathlib import Path
 
+from openkvs.backends.background import BackgroundWork
 from openkvs.backends.embedded.accounts import AccountRows
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.migrations import migrate
@@ -20,10 +20,9 @@ from openkvs.backends.embedded.writer import Writer
 from openkvs.backends.stats_buffer import StatsBuffer
 
 log = logging.getLogger("openkvs.embedded")
-FLUSH_INTERVAL = 0.25
 
 
-class EmbeddedBackend(AccountRows, StoreRows, RecordRows):
+class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
     def __init__(self, data_dir: Path, durability: str = "strict", inline_threshold: int = 65536):
         self.data_dir = data_dir
         self.strict = durability == "strict"
@@ -58,7 +57,7 @@ class EmbeddedBackend(AccountRows, StoreRows, RecordRows):
         self._writer = Writer(self._connect)
         self._writer.start()
         if serve:
-            self._tasks.append(asyncio.create_task(self._flush_loop()))
+            self._start_stats_flush()
 
     def _take_lock(self) -> None:
         fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -85,24 +84,11 @@ class EmbeddedBackend(AccountRows, StoreRows, RecordRows):
             conn.execute("DELETE FROM dead_blobs")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._flush_stats()
+        await self._stop_background()
         self._writer.stop()
         self._reader.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush_stats()
-            except Exception:
-                log.exception("stats flush failed")
 
     async def _flush_stats(self) -> None:
         cleared, self._cleared_dead = self._cleared_dead, []
@@ -122,12 +108,3 @@ class EmbeddedBackend(AccountRows, StoreRows, RecordRows):
             await self._writer.run(op)
         finally:
             self.stats.flushed()
-
-    def note_read(self, store_id: str) -> None:
-        self.stats.note_read(store_id)
-
-    def note_list(self, store_id: str) -> None:
-        self.stats.note_list(store_id)
-
-    def note_access(self, store_id: str) -> None:
-        self.stats.note_access(store_id)

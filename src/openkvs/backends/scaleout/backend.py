@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from openkvs.backends.background import BackgroundWork
 from openkvs.backends.scaleout.accounts import AccountRows
 from openkvs.backends.scaleout.migrations import migrate
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
@@ -17,10 +17,9 @@ from openkvs.backends.scaleout.sweeper import sweep
 from openkvs.backends.stats_buffer import StatsBuffer
 
 log = logging.getLogger("openkvs.scaleout")
-FLUSH_INTERVAL = 0.25
 
 
-class ScaleOutBackend(AccountRows, StoreRows, RecordRows):
+class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
     def __init__(
         self,
         database_url: str,
@@ -46,27 +45,13 @@ class ScaleOutBackend(AccountRows, StoreRows, RecordRows):
             await migrate(conn)
         if serve:
             await self.objects.start()
-            self._tasks.append(asyncio.create_task(self._flush_loop()))
-            self._tasks.append(asyncio.create_task(self._sweep_loop()))
+            self._start_stats_flush()
+            self._every(self._sweep_interval, self._sweep, "sweep")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._tasks:
-            await self._flush_stats()
+        if await self._stop_background():
             await self.objects.close()
         await self.pool.close()
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self._flush_stats()
-            except Exception:
-                log.exception("stats flush failed")
 
     async def _flush_stats(self) -> None:
         if not self.stats.pending:
@@ -87,22 +72,11 @@ class ScaleOutBackend(AccountRows, StoreRows, RecordRows):
         finally:
             self.stats.flushed()
 
-    async def _sweep_loop(self) -> None:
-        interval = min(30.0, max(0.5, self.object_grace_ms / 2000))
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                removed = await sweep(self.pool, self.objects, self.object_grace_ms)
-                if removed:
-                    log.info("sweeper removed %d unreferenced objects", removed)
-            except Exception:
-                log.exception("sweep failed")
+    @property
+    def _sweep_interval(self) -> float:
+        return min(30.0, max(0.5, self.object_grace_ms / 2000))
 
-    def note_read(self, store_id: str) -> None:
-        self.stats.note_read(store_id)
-
-    def note_list(self, store_id: str) -> None:
-        self.stats.note_list(store_id)
-
-    def note_access(self, store_id: str) -> None:
-        self.stats.note_access(store_id)
+    async def _sweep(self) -> None:
+        removed = await sweep(self.pool, self.objects, self.object_grace_ms)
+        if removed:
+            log.info("sweeper removed %d unreferenced objects", removed)

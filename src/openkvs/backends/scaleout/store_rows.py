@@ -9,7 +9,7 @@ import asyncpg
 
 from openkvs.backends.base import UNSET
 from openkvs.backends.scaleout.state import ScaleOutState
-from openkvs.backends.store_shape import STORE_SELECT, store_from_row
+from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from_row
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import new_secret, now_ms, random_id
 from openkvs.core.models import Store
@@ -75,15 +75,7 @@ class StoreRows(ScaleOutState):
     async def update_store(
         self, store_id: str, *, name: Any = UNSET, general_access: Any = UNSET, title: Any = UNSET
     ) -> Store | None:
-        changes = {
-            column: value
-            for column, value in (
-                ("name", name),
-                ("general_access", general_access),
-                ("title", title),
-            )
-            if value is not UNSET
-        }
+        changes = store_changes(name, general_access, title)
         sets = "".join(f"{column} = ${i}, " for i, column in enumerate(changes, start=3))
         try:
             status = await self.pool.execute(
