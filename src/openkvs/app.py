@@ -160,11 +160,10 @@ class OpenKvs:
             if is_storage_full(exc):
                 log.warning("request %s: storage is full (%s)", ctx.request_id, exc)
                 if not ctx.started:
-                    await ctx.error(storage_full())
+                    await ctx.error(storage_full(ctx.request_id))
                 return 507
             log.exception("request %s failed", ctx.request_id)
             if not ctx.started:
-                ctx.extra_headers.append((b"x-request-id", ctx.request_id.encode()))
                 await ctx.error(
                     ApiError(
                         500,

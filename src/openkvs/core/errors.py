@@ -60,11 +60,12 @@ def invalid_parameter(name: str, reason: str) -> ApiError:
     return ApiError(400, "invalid-parameter", f"Parameter '{name}' {reason}")
 
 
-def storage_full() -> ApiError:
+def storage_full(request_id: str) -> ApiError:
     return ApiError(
         507,
         "insufficient-storage",
-        "The server has no space left to store this; nothing was written. Try again later.",
+        "The server has no space left to store this; nothing was written. Try again later "
+        f"(request id {request_id}).",
     )
 
 
