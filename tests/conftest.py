@@ -50,6 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "scaleout_only(reason): runs on the scale-out backend only (skipped on others)"
     )
+    config.addinivalue_line(
+        "markers", "reliability: fuzzing and hostile-input tests (schemathesis, bad input)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

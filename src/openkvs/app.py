@@ -9,11 +9,12 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from openkvs.backends.base import Backend
 from openkvs.backends.failures import is_storage_full
 from openkvs.config import Settings
-from openkvs.core.errors import ApiError, invalid_token, storage_full
+from openkvs.core.errors import ApiError, invalid_token, storage_full, store_not_found
 from openkvs.core.ids import hash_token, now_ms
 from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
@@ -23,7 +24,10 @@ from openkvs.http.routes import build_router
 
 log = logging.getLogger("openkvs")
 access_log = logging.getLogger("openkvs.access")
-_TOKEN_IN_QUERY = re.compile(r"(^|&)(token|signature)=[^&]*")
+SECRET_PARAMS = ("token", "signature")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 200
 PREFLIGHT_HEADERS = [
     *CORS_HEADERS,
     (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
@@ -32,7 +36,31 @@ PREFLIGHT_HEADERS = [
 
 
 def redact_query(query: str) -> str:
-    return _TOKEN_IN_QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", query)
+    """The query for the log, secrets masked by their decoded name (so %74oken= is caught)."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in SECRET_PARAMS for name, _ in pairs):
+        return query
+    return urlencode([(n, "***" if n.lower() in SECRET_PARAMS else v) for n, v in pairs])
+
+
+def _check_request_shape(scope: dict[str, Any]) -> None:
+    """What the HTTP parser lets through but the API refuses: huge headers, control characters."""
+    headers = scope["headers"]
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        raise ApiError(
+            431,
+            "request-header-fields-too-large",
+            f"Request headers may have at most {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes.",
+        )
+    path = scope["path"]
+    found = CONTROL_CHARS.search(path)
+    if found:
+        records = path.find("/records/")
+        if 0 <= records < found.start():  # inside a record key
+            raise ApiError(400, "invalid-record-key", "Record key contains invalid character.")
+        if path.startswith("/v2/key-value-stores/"):  # a store reference that names nothing
+            raise store_not_found()
+        raise ApiError(404, "page-not-found", "The requested page was not found.")
 
 
 class OpenKvs:
@@ -144,9 +172,11 @@ class OpenKvs:
                 await self._preflight(ctx)
                 return 204
             await self._authenticate(ctx)
+            _check_request_shape(scope)
             path = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
-                scope = {**scope, "path": path.rstrip("/")}
+            # One literal trailing slash is tolerated; an encoded one (%2F) belongs to a key.
+            if len(path) > 1 and scope.get("raw_path", b"").endswith(b"/"):
+                scope = {**scope, "path": path[:-1]}
             scope["openkvs.ctx"] = ctx
             await self.router(scope, ctx.receive, ctx.send)
             return ctx.status

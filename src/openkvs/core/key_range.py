@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openkvs.core.schema import KeyFilter
+from openkvs.core.validation import KEY_CHARS_RE
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,14 +18,18 @@ class KeyRange:
 def _prefix_upper(prefix: str) -> str | None:
     """The smallest string above every string that starts with `prefix` (code point order)."""
     for index in range(len(prefix) - 1, -1, -1):
-        code = ord(prefix[index])
-        if code < 0x10FFFF:
-            return prefix[:index] + chr(code + 1)
+        code = ord(prefix[index]) + 1
+        if 0xD800 <= code <= 0xDFFF:  # surrogates cannot be encoded; the next code point is
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return prefix[:index] + chr(code)
     return None
 
 
 def key_range(prefix: str | None, collection: KeyFilter | None) -> KeyRange:
     prefix = prefix or None
+    if prefix is not None and not KEY_CHARS_RE.fullmatch(prefix):
+        return KeyRange(empty=True)  # no key has characters outside the key alphabet
     if collection is not None and collection.exact is not None:
         key = collection.exact
         if prefix is not None and not key.startswith(prefix):

@@ -49,7 +49,11 @@ def verify_storage_signature(
         version, expires_at, mac = raw.split(".", 2)
     except (ValueError, UnicodeError, binascii.Error):
         return False
-    if version != "0" or not expires_at.isdigit():
+    if (
+        version != "0"
+        or not (expires_at.isascii() and expires_at.isdigit())
+        or len(expires_at) > 16
+    ):
         return False
     expiry = int(expires_at)
     if expiry != 0 and (now if now is not None else now_ms()) > expiry:

@@ -8,6 +8,7 @@ from openkvs.backends.base import Backend
 from openkvs.core.access import anonymous_read_allowed
 from openkvs.core.errors import forbidden, store_not_found, token_not_provided
 from openkvs.core.models import Store, User
+from openkvs.core.validation import STORE_ID_RE, STORE_NAME_RE, USERNAME_RE
 
 
 class StoreAccess:
@@ -18,11 +19,14 @@ class StoreAccess:
     async def resolve(self, ref: str, user: User | None) -> tuple[Store, bool]:
         """The store named by an id, `~name` or `username~name`; the flag says it was by name."""
         if "~" not in ref:
-            store = await self.backend.store_by_id(ref)
+            # A malformed reference cannot name a store: no need to ask storage (D2).
+            store = await self.backend.store_by_id(ref) if STORE_ID_RE.fullmatch(ref) else None
             if store is None:
                 raise store_not_found()
             return store, False
         username, _, name = ref.partition("~")
+        if not STORE_NAME_RE.fullmatch(name) or (username and not USERNAME_RE.fullmatch(username)):
+            raise store_not_found()
         if not username:
             if user is None:
                 raise token_not_provided()

@@ -7,6 +7,7 @@ import re
 from openkvs.core.errors import ApiError, invalid_parameter
 
 KEY_RE = re.compile(r"[a-zA-Z0-9!\-_.'()]{1,256}")
+KEY_CHARS_RE = re.compile(r"[a-zA-Z0-9!\-_.'()]*")
 STORE_NAME_RE = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,30}")
 STORE_ID_RE = re.compile(r"[a-zA-Z0-9]{17}")
@@ -70,12 +71,21 @@ def parse_bool(name: str, raw: str | None, default: bool = False) -> bool:
     raise invalid_parameter(name, "must be a boolean (true, false, 1 or 0).")
 
 
+MAX_COUNT = 10**15  # larger offsets and limits mean "past everything"
+
+
 def parse_non_negative_int(name: str, raw: str | None, default: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit():
+    if not is_ascii_number(raw):
         raise invalid_parameter(name, "must be a non-negative integer.")
-    return int(raw)
+    # Digits beyond what any count can reach are capped before int() sees them.
+    return MAX_COUNT if len(raw.lstrip("0")) > 15 else int(raw)
+
+
+def is_ascii_number(text: str) -> bool:
+    """Only 0-9: str.isdigit() also takes digits such as "²" that int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_page_limit(raw: str | None, maximum: int) -> int:

@@ -44,9 +44,12 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
     limit = v.parse_page_limit(ctx.query.get("limit"), v.KEYS_PAGE_MAX)
     store, owner, bounds = await _listing(app, ctx)
     start = ctx.query.get("exclusiveStartKey") or None
+    # Keys have no NUL (nor anything below "!"), so cutting there keeps "keys after it" exact
+    # and spares databases whose text cannot hold NUL.
+    after = start.split("\x00", 1)[0] or None if start else None
     items = []
     if not bounds.empty:
-        items = await app.backend.list_keys(store.id, start, bounds.lower, bounds.upper, limit + 1)
+        items = await app.backend.list_keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
     truncated = len(items) > limit
     items = items[:limit]
     # Record URLs are signed for those who could sign them anyway: the owner and signature holders.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from openkvs.core.validation import is_ascii_number
+
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
     """(start, length) for one satisfiable range; None to send the whole body."""
@@ -16,8 +18,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal["uns
     if not dash:
         return None
     first, last = first.strip(), last.strip()
-    if (first and not first.isdigit()) or (last and not last.isdigit()) or not (first or last):
+    if (first and not is_ascii_number(first)) or (last and not is_ascii_number(last)):
         return None
+    if not (first or last) or len(first) > 19 or len(last) > 19:
+        return None  # beyond any size: treated as absent
     if not first:
         suffix = int(last)
         if suffix == 0 or size == 0:

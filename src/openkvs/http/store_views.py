@@ -87,7 +87,7 @@ def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
         changes["general_access"] = v.check_general_access(body["generalAccess"])
     if "title" in body:
         title = body["title"]
-        if title is not None and not isinstance(title, str):
+        if title is not None and (not isinstance(title, str) or "\x00" in title):
             raise ApiError(400, "invalid-value", "Invalid value provided: title must be a string.")
         changes["title"] = title
     return changes

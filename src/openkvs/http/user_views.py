@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from openkvs.core.errors import ApiError, token_not_provided
+from openkvs.core.validation import STORE_ID_RE, USERNAME_RE
 from openkvs.http.context import Ctx
 from openkvs.http.serialize import user_json
 
@@ -19,7 +20,11 @@ async def get_user(app: OpenKvs, ctx: Ctx) -> None:
             raise token_not_provided()
         await ctx.json(200, {"data": user_json(ctx.user, private=True)})
         return
-    user = await app.backend.user_by_id(ref) or await app.backend.user_by_username(ref)
+    user = None
+    if STORE_ID_RE.fullmatch(ref):  # user ids have the same form as store ids
+        user = await app.backend.user_by_id(ref)
+    if user is None and USERNAME_RE.fullmatch(ref):
+        user = await app.backend.user_by_username(ref)
     if user is None:
         raise ApiError(404, "record-not-found", "User was not found.")
     own = ctx.user is not None and ctx.user.id == user.id
