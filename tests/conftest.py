@@ -51,7 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "scaleout_only(reason): runs on the scale-out backend only (skipped on others)"
     )
     config.addinivalue_line(
-        "markers", "reliability: fuzzing and hostile-input tests (schemathesis, bad input)"
+        "markers",
+        "reliability: crash, durability audit, concurrency, hostile input, disk full, soak",
     )
 
 

@@ -14,7 +14,6 @@ from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
-RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body_id, blob"
 WRITE_STATS = (
     "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + ?1, "
     "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
@@ -49,20 +48,19 @@ class RecordRows(EmbeddedState):
         ).fetchall()
         return [KeyItem(r[0], r[1]) for r in rows]
 
-    def _record(self, row: tuple[Any, ...]) -> RecordMeta:
-        inline = None
-        if row[6] is not None:
-            body = self._reader.execute(
-                "SELECT data FROM bodies WHERE id = ?", (row[6],)
-            ).fetchone()
-            inline = bytes(body[0]) if body else b""
-        return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], inline, row[7])
-
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
+        # One statement, one snapshot: read separately, an overwrite committing in between
+        # would delete the body row this record points at.
         row = self._reader.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = ? AND key = ?", (store_id, key)
+            "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, r.modified_at, "
+            "b.data, r.blob FROM records r LEFT JOIN bodies b ON b.id = r.body_id "
+            "WHERE r.store_id = ? AND r.key = ?",
+            (store_id, key),
         ).fetchone()
-        return self._record(row) if row else None
+        if row is None:
+            return None
+        inline = None if row[7] is not None else bytes(row[6] or b"")
+        return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], inline, row[7])
 
     async def open_body(self, record: RecordMeta) -> FileBodyStream | BytesBodyStream | None:
         if record.blob is None:
