@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: serve test lint format typecheck clean services
+.PHONY: serve test test-reliability lint format typecheck clean services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ services:
 
 test: lint typecheck $(JS_STAMP) services
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# Only the reliability suite (crash, fsync audit, concurrency, hostile input, disk full, soak).
+test-reliability: $(STAMP) services
+	$(BIN)/python -m pytest -q -m reliability $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests
