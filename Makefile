@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: serve test test-reliability lint format typecheck clean services
+.PHONY: serve test test-reliability bench lint format typecheck clean services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ serve: $(STAMP)
 	$(BIN)/openkvs serve $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,6 +40,11 @@ test: lint typecheck $(JS_STAMP) services
 # Only the reliability suite (crash, fsync audit, concurrency, hostile input, disk full, soak).
 test-reliability: $(STAMP) services
 	$(BIN)/python -m pytest -q -m reliability $(ARGS)
+
+# The benchmark (issue: performance): openkvs vs SeaweedFS's S3 gateway and nginx, with wrk.
+# Installs wrk and nginx-light with apt-get when missing; writes docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests

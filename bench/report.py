@@ -1,0 +1,288 @@
+"""The Markdown report: machine, commands, every figure of every run, medians, targets."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from bench.tools import Machine
+from bench.workloads import (
+    DOWN,
+    MIB_S,
+    NGINX,
+    OPENKVS,
+    P50,
+    P99,
+    REQ_S,
+    RSS,
+    SEAWEEDFS,
+    UP,
+    Metric,
+    Run,
+    Workload,
+)
+
+
+@dataclass
+class ReportInput:
+    workloads: list[Workload]
+    runs: list[Run]
+    rounds: int
+    duration: float
+    quick: bool
+    machine: Machine
+    versions: dict[str, str]
+    invocation: str
+    server_commands: dict[str, str]
+    configs: dict[str, str] = field(default_factory=dict)  # title -> file text
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    system_labels: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def fmt(metric: Metric, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if metric.key == REQ_S.key:
+        return f"{value:,.0f}"
+    if "ms" in metric.label:
+        return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    return f"{value:,.1f}"
+
+
+def median(runs: list[Run], wid: str, system: str, metric: Metric) -> float | None:
+    values = [
+        r.values[metric.key]
+        for r in runs
+        if r.workload == wid and r.system == system and r.problem is None and metric.key in r.values
+    ]
+    return statistics.median(values) if values else None
+
+
+@dataclass
+class Target:
+    name: str
+    openkvs: str
+    yardstick: str
+    ratio: str
+    goal: str
+    verdict: str
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+
+def targets(data: ReportInput) -> list[Target]:
+    runs = data.runs
+    chosen = {w.wid for w in data.workloads}
+    out: list[Target] = []
+
+    def ratio_target(
+        wid: str, metric: Metric, other: str, goal: float, name: str, unit: str
+    ) -> None:
+        if wid not in chosen:
+            return
+        mine = median(runs, wid, OPENKVS, metric)
+        theirs = median(runs, wid, other, metric)
+        ratio = mine / theirs if mine is not None and theirs else None
+        out.append(
+            Target(
+                name,
+                f"{fmt(metric, mine)} {unit}",
+                f"{other} {fmt(metric, theirs)} {unit}",
+                "n/a" if ratio is None else f"{ratio:.2f}x",
+                f">= {goal:g}x",
+                _verdict(None if ratio is None else ratio >= goal),
+            )
+        )
+
+    def limit_target(
+        wid: str, metric: Metric, limit: float, name: str, unit: str, at_most: bool
+    ) -> None:
+        if wid not in chosen:
+            return
+        mine = median(runs, wid, OPENKVS, metric)
+        ok = None if mine is None else (mine <= limit if at_most else mine >= limit)
+        ratio = None if mine is None else mine / limit
+        out.append(
+            Target(
+                name,
+                f"{fmt(metric, mine)} {unit}",
+                "-",
+                "n/a" if ratio is None else f"{ratio:.2f}x of limit",
+                f"{'<=' if at_most else '>='} {limit:g} {unit}",
+                _verdict(ok),
+            )
+        )
+
+    ratio_target("W1", REQ_S, SEAWEEDFS, 3, "W1 GET 1 KiB vs SeaweedFS", "req/s")
+    ratio_target("W1", REQ_S, NGINX, 0.4, "W1 GET 1 KiB vs nginx", "req/s")
+    ratio_target("W2", REQ_S, SEAWEEDFS, 3, "W2 PUT 1 KiB vs SeaweedFS", "req/s")
+    ratio_target("W3", MIB_S, SEAWEEDFS, 1, "W3 GET 1 MiB vs SeaweedFS", "MiB/s")
+    ratio_target("W4", MIB_S, SEAWEEDFS, 1, "W4 PUT 1 MiB vs SeaweedFS", "MiB/s")
+    limit_target("W5", P50, 0.5, "W5 GET 10 KiB p50", "ms", at_most=True)
+    if "W5" in chosen:
+        mine = median(runs, "W5", OPENKVS, P99)
+        theirs = median(runs, "W5", NGINX, P99)
+        ratio = mine / theirs if mine is not None and theirs else None
+        out.append(
+            Target(
+                "W5 GET 10 KiB p99 vs nginx",
+                f"{fmt(P99, mine)} ms",
+                f"nginx {fmt(P99, theirs)} ms",
+                "n/a" if ratio is None else f"{ratio:.2f}x",
+                "<= 2x",
+                _verdict(None if ratio is None else ratio <= 2),
+            )
+        )
+    limit_target("W6", P50, 20, "W6 keys page p50", "ms", at_most=True)
+    limit_target("W7", UP, 100, "W7 upload", "MiB/s", at_most=False)
+    limit_target("W7", DOWN, 100, "W7 download", "MiB/s", at_most=False)
+    limit_target("W7", RSS, 100, "W7 server RSS growth", "MiB", at_most=True)
+    if "W7" in chosen:
+        w7 = [r for r in runs if r.workload == "W7"]
+        bad = [r for r in w7 if any("DIFFERS" in n for n in r.notes)]
+        out.append(
+            Target(
+                "W7 sha256 of the bytes read back",
+                f"{len(w7) - len(bad)}/{len(w7)} runs equal",
+                "-",
+                "-",
+                "equal in every run",
+                _verdict(None if not w7 else not bad),
+            )
+        )
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _cell(run: Run | None, metric: Metric) -> str:
+    if run is None:
+        return "-"
+    value = run.values.get(metric.key)
+    text = fmt(metric, value)
+    if run.problem:
+        return f"~~{text}~~ excluded: {run.problem}"
+    return text
+
+
+def _counts(run: Run) -> str:
+    if run.requests is None:
+        return "-"
+    text = f"{run.requests:,} / {run.non_2xx or 0}"
+    if run.socket_errors:
+        text += f" / {run.socket_errors} socket errors"
+    return text
+
+
+def results_section(data: ReportInput, workload: Workload) -> list[str]:
+    lines = [f"### {workload.wid}: {workload.title}", ""]
+    header = ["System", "Metric", *(f"Run {i}" for i in range(1, data.rounds + 1)), "Median"]
+    rows: list[list[str]] = []
+    for system in workload.systems:
+        label = data.system_labels.get((workload.wid, system), system)
+        for metric in workload.metrics:
+            cells = []
+            for rnd in range(1, data.rounds + 1):
+                found = [
+                    r
+                    for r in data.runs
+                    if r.workload == workload.wid and r.system == system and r.round == rnd
+                ]
+                cells.append(_cell(found[0] if found else None, metric))
+            best = median(data.runs, workload.wid, system, metric)
+            rows.append([label, metric.label, *cells, f"**{fmt(metric, best)}**"])
+        counts = []
+        for rnd in range(1, data.rounds + 1):
+            found = [
+                r
+                for r in data.runs
+                if r.workload == workload.wid and r.system == system and r.round == rnd
+            ]
+            counts.append(_counts(found[0]) if found else "-")
+        if any(c != "-" for c in counts):
+            rows.append([label, "requests / non-2xx", *counts, ""])
+    lines += _table(header, rows)
+    notes = [
+        f"- run {r.round} ({r.system}): {note}"
+        for r in data.runs
+        if r.workload == workload.wid
+        for note in r.notes
+    ]
+    if notes:
+        lines += ["", *notes]
+    return [*lines, ""]
+
+
+def commands_section(data: ReportInput) -> list[str]:
+    lines = ["## Commands", "", f"Benchmark: `{data.invocation}`", "", "Servers:", "", "```"]
+    lines += [f"# {name}\n{command}" for name, command in data.server_commands.items()]
+    lines += ["```", ""]
+    for title, text in data.configs.items():
+        lines += [f"{title}:", "", "```", text.rstrip(), "```", ""]
+    lines += [
+        "Load generators, as run from the repository root (round 1; later rounds differ only "
+        "in key prefixes):",
+        "",
+        "```",
+    ]
+    for workload in data.workloads:
+        for run in data.runs:
+            if run.workload == workload.wid and run.round == 1:
+                lines += [f"# {workload.wid} {run.system}", *run.commands]
+    lines += ["```", ""]
+    return lines
+
+
+def render(data: ReportInput) -> str:
+    m = data.machine
+    title = "# openkvs benchmarks"
+    lines = [title, ""]
+    if data.quick:
+        lines += [
+            "> **Quick development run** (`--quick`): short runs, one round, a small W6 store and "
+            "W7 record. These figures are not the benchmark's results.",
+            "",
+        ]
+    lines += [
+        "Generated by `make bench` (`bench/run.py`); every figure below comes from one run of "
+        "it. openkvs runs on the embedded store with default (strict) durability; SeaweedFS "
+        "(`weed mini`, S3 gateway, anonymous access) and nginx (static files, one worker) are "
+        "the yardsticks, on the same machine in the same run. Load: wrk with one thread on "
+        "loopback. The systems are run interleaved, "
+        f"{data.rounds} round(s) of {data.duration:g} s per wrk run; a run with any non-2xx "
+        "answer or socket error is shown struck through and left out of the median.",
+        "",
+        "## Machine",
+        "",
+    ]
+    rows = [
+        ["nproc", str(m.nproc)],
+        ["CPU", m.cpu_model],
+        ["Memory", m.memory],
+        ["Kernel", m.kernel],
+        ["Date", m.date],
+        ["Load average at start", m.loadavg],
+        *[[name, value] for name, value in data.versions.items()],
+    ]
+    lines += [*_table(["Item", "Value"], rows), ""]
+    lines += ["## Targets", ""]
+    target_rows = [
+        [t.name, t.openkvs, t.yardstick, t.ratio, t.goal, f"**{t.verdict}**"] for t in targets(data)
+    ]
+    lines += _table(["Target", "openkvs", "Yardstick", "Ratio", "Goal", "Result"], target_rows)
+    lines += ["", "## Results", ""]
+    if data.failures:
+        lines += ["Failures:", "", *(f"- {f}" for f in data.failures), ""]
+    for workload in data.workloads:
+        lines += results_section(data, workload)
+    if data.notes:
+        lines += ["## Notes", "", *(f"- {n}" for n in data.notes), ""]
+    lines += commands_section(data)
+    return "\n".join(lines).rstrip() + "\n"

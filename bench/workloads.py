@@ -1,0 +1,234 @@
+"""The workloads W1..W7: what each sends, to which systems, and the figures it yields."""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.procs import BenchError, http_request
+from bench.systems import OpenKvs, System
+from bench.wrk import WrkResult, run_wrk
+
+KiB = 1024
+MiB = 1024 * 1024
+
+OPENKVS = "openkvs"
+SEAWEEDFS = "SeaweedFS"
+NGINX = "nginx"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+
+
+REQ_S = Metric("rps", "req/s", True)
+MIB_S = Metric("mib_s", "MiB/s", True)
+P50 = Metric("p50_ms", "p50 ms", False)
+P99 = Metric("p99_ms", "p99 ms", False)
+UP = Metric("up_mib_s", "upload MiB/s", True)
+DOWN = Metric("down_mib_s", "download MiB/s", True)
+RSS = Metric("rss_growth_mib", "RSS growth MiB", False)
+
+
+@dataclass
+class Run:
+    """One measured run of one workload on one system."""
+
+    workload: str
+    system: str
+    round: int
+    values: dict[str, float]
+    problem: str | None  # set: the run does not count (errors)
+    commands: list[str]
+    notes: list[str] = field(default_factory=list)
+    requests: int | None = None  # wrk runs: completed requests,
+    non_2xx: int | None = None  # answers wrk counted as "Non-2xx or 3xx",
+    socket_errors: int | None = None  # and connect/read/write/timeout errors
+
+
+@dataclass
+class Context:
+    duration: float
+    systems: dict[str, System]
+    work_dir: Path
+    w6_server: OpenKvs | None = None
+    w6_count: int = 0
+    w6_key_format: str = "k%07d"
+    w7_bytes: int = 0
+    w7_file: Path | None = None
+    w7_sha256: str = ""
+
+
+RunFn = Callable[[Context, str, int], Run]
+
+
+@dataclass(frozen=True)
+class Workload:
+    wid: str
+    title: str
+    systems: tuple[str, ...]
+    metrics: tuple[Metric, ...]
+    run: RunFn
+
+
+def payload(size: int) -> bytes:
+    """The same pseudo-random body for a given size on every system and run."""
+    return random.Random(size).randbytes(size)
+
+
+def _from_wrk(wid: str, system: str, rnd: int, res: WrkResult, values: dict[str, float]) -> Run:
+    return Run(
+        wid,
+        system,
+        rnd,
+        values,
+        res.problem,
+        [res.command],
+        requests=res.requests,
+        non_2xx=res.non_2xx,
+        socket_errors=sum(res.socket_errors.values()),
+    )
+
+
+def get_workload(wid: str, size: int, connections: int, mode: str) -> RunFn:
+    """GET one record of `size` bytes; mode: 'rps', 'mib_s' or 'latency'."""
+    key = f"{wid.lower()}-{size}"
+
+    def run(ctx: Context, system_name: str, rnd: int) -> Run:
+        system = ctx.systems[system_name]
+        system.ensure_record(key, payload(size))
+        res = run_wrk(
+            system.base_url + system.record_path(key),
+            connections=connections,
+            duration=ctx.duration,
+            headers=system.auth_headers(),
+            latency=mode == "latency",
+        )
+        if mode == "rps":
+            values = {REQ_S.key: res.rps}
+        elif mode == "mib_s":
+            values = {MIB_S.key: res.rps * size / MiB}
+        else:
+            values = {P50.key: res.p50_ms, P99.key: res.p99_ms}
+        return _from_wrk(wid, system_name, rnd, res, values)
+
+    return run
+
+
+def put_workload(wid: str, size: int, connections: int, mode: str) -> RunFn:
+    """PUT bodies of `size` bytes, each to a new key (lua/put_distinct.lua)."""
+
+    def run(ctx: Context, system_name: str, rnd: int) -> Run:
+        system = ctx.systems[system_name]
+        prefix = system.record_path(f"{wid.lower()}-r{rnd}-{secrets.token_hex(4)}-")
+        res = run_wrk(
+            system.base_url + "/",
+            connections=connections,
+            duration=ctx.duration,
+            headers={**system.auth_headers(), "Content-Type": "application/octet-stream"},
+            script="put_distinct",
+            script_args=[prefix, str(size)],
+        )
+        value = res.rps if mode == "rps" else res.rps * size / MiB
+        metric = REQ_S if mode == "rps" else MIB_S
+        return _from_wrk(wid, system_name, rnd, res, {metric.key: value})
+
+    return run
+
+
+def keys_page(ctx: Context, system_name: str, rnd: int) -> Run:
+    """W6: a keys page (limit 1000) after a random key of the big store, one connection."""
+    server = ctx.w6_server
+    if server is None:
+        raise BenchError("W6 needs its store of many keys")
+    count, fmt = ctx.w6_count, ctx.w6_key_format
+    # The analogue of making sure the record exists: a page from a random start is full.
+    start = fmt % random.randrange(count - 1000)
+    status, body = http_request(
+        server.port,
+        "GET",
+        server.keys_path() + f"&exclusiveStartKey={start}",
+        None,
+        server.auth_headers(),
+    )
+    items = json.loads(body)["data"]["items"] if status == 200 else []
+    if len(items) != 1000:
+        raise BenchError(f"W6: keys page after {start}: {status}, {len(items)} items")
+    res = run_wrk(
+        server.base_url + "/",
+        connections=1,
+        duration=ctx.duration,
+        headers=server.auth_headers(),
+        script="keys_random",
+        script_args=[server.keys_path(), str(count), fmt, "1000"],
+        latency=True,
+    )
+    return _from_wrk("W6", system_name, rnd, res, {P50.key: res.p50_ms, P99.key: res.p99_ms})
+
+
+def large_record(ctx: Context, system_name: str, rnd: int) -> Run:
+    from bench.large import run_large
+
+    return run_large(ctx, system_name, rnd)
+
+
+WORKLOADS: list[Workload] = [
+    Workload(
+        "W1",
+        "GET a 1 KiB record, 64 connections",
+        (OPENKVS, SEAWEEDFS, NGINX),
+        (REQ_S,),
+        get_workload("W1", KiB, 64, "rps"),
+    ),
+    Workload(
+        "W2",
+        "PUT 1 KiB records to distinct keys, 64 connections",
+        (OPENKVS, SEAWEEDFS),
+        (REQ_S,),
+        put_workload("W2", KiB, 64, "rps"),
+    ),
+    Workload(
+        "W3",
+        "GET a 1 MiB record, 16 connections",
+        (OPENKVS, SEAWEEDFS, NGINX),
+        (MIB_S,),
+        get_workload("W3", MiB, 16, "mib_s"),
+    ),
+    Workload(
+        "W4",
+        "PUT 1 MiB records to distinct keys, 16 connections",
+        (OPENKVS, SEAWEEDFS),
+        (MIB_S,),
+        put_workload("W4", MiB, 16, "mib_s"),
+    ),
+    Workload(
+        "W5",
+        "GET a 10 KiB record over one connection (latency)",
+        (OPENKVS, SEAWEEDFS, NGINX),
+        (P50, P99),
+        get_workload("W5", 10 * KiB, 1, "latency"),
+    ),
+    Workload(
+        "W6",
+        "keys page (limit 1000) after a random key, one connection",
+        (OPENKVS,),
+        (P50, P99),
+        keys_page,
+    ),
+    Workload(
+        "W7",
+        "one large record: curl -T upload, curl download",
+        (OPENKVS,),
+        (UP, DOWN, RSS),
+        large_record,
+    ),
+]
+
+BY_ID = {w.wid: w for w in WORKLOADS}
