@@ -13,12 +13,8 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import httpx
 
 from tests.server_process import BackendConfig, ServerProcess
 
@@ -40,51 +36,7 @@ class WrappedServer(ServerProcess):
             self.log_path = log_path
 
     def command(self) -> list[str]:
-        return [
-            *self.wrapper,
-            sys.executable,
-            "-m",
-            "openkvs",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--token",
-            self.token,
-            "--username",
-            self.username,
-            *self.backend.extra_args,
-            *self.extra_args,
-        ]
-
-    def start(self, timeout: float = 30.0) -> WrappedServer:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.backend.env, **self.env},
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"openkvs exited early:\n{self.log()}")
-            try:
-                response = httpx.get(
-                    f"{self.url}/v2/users/me",
-                    headers={"Authorization": f"Bearer {self.token}"},
-                    timeout=1.0,
-                )
-                if response.status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"openkvs did not start in {timeout}s:\n{self.log()}")
+        return [*self.wrapper, *super().command()]
 
     @property
     def server_pid(self) -> int:

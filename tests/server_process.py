@@ -162,8 +162,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        args = [
+    def command(self) -> list[str]:
+        """The server's command line (subclasses may wrap it, e.g. in strace)."""
+        return [
             sys.executable,
             "-m",
             "openkvs",
@@ -181,6 +182,9 @@ class ServerProcess:
             *self.backend.extra_args,
             *self.extra_args,
         ]
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        args = self.command()
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             args,
@@ -203,6 +207,7 @@ class ServerProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"openkvs did not start in {timeout}s:\n{self.log()}")
 
     @property
