@@ -35,6 +35,19 @@ def _bound_clauses(
     return sql, args
 
 
+def _current(conn: sqlite3.Connection, store_id: str, key: str, condition: WriteCondition) -> Any:
+    """Inside a write: the record's current (etag, size, body_id, blob), once the store is
+    known to exist and the request's condition holds."""
+    if not conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
+        raise store_not_found()
+    old = conn.execute(
+        "SELECT etag, size, body_id, blob FROM records WHERE store_id = ? AND key = ?",
+        (store_id, key),
+    ).fetchone()
+    check_write_condition(condition, old[0] if old else None)
+    return old
+
+
 class RecordRows(EmbeddedState):
     inline_threshold: int
 
@@ -91,13 +104,7 @@ class RecordRows(EmbeddedState):
         inline, blob, size = body.inline, body.blob, body.size
 
         def op(conn: sqlite3.Connection, after: After) -> RecordMeta:
-            if not conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
-                raise store_not_found()
-            old = conn.execute(
-                "SELECT etag, size, body_id, blob FROM records WHERE store_id = ? AND key = ?",
-                (store_id, key),
-            ).fetchone()
-            check_write_condition(condition, old[0] if old else None)
+            old = _current(conn, store_id, key, condition)
             body_id = None
             if inline is not None:
                 body_id = conn.execute("INSERT INTO bodies (data) VALUES (?)", (inline,)).lastrowid
@@ -145,13 +152,7 @@ class RecordRows(EmbeddedState):
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         def op(conn: sqlite3.Connection, after: After) -> bool:
-            if not conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
-                raise store_not_found()
-            old = conn.execute(
-                "SELECT etag, size, body_id, blob FROM records WHERE store_id = ? AND key = ?",
-                (store_id, key),
-            ).fetchone()
-            check_write_condition(condition, old[0] if old else None)
+            old = _current(conn, store_id, key, condition)
             if not old:
                 return False
             conn.execute("DELETE FROM records WHERE store_id = ? AND key = ?", (store_id, key))

@@ -46,6 +46,16 @@ def _record(row: Any) -> RecordMeta:
     return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], body, row[7])
 
 
+async def _current(conn: Any, store_id: str, key: str, condition: WriteCondition) -> Any:
+    """Inside a write: the record's current (etag, size, object), with the store row locked and
+    the request's condition checked."""
+    if not await conn.fetchval(LOCK_STORE, store_id):
+        raise store_not_found()
+    old = await conn.fetchrow(OLD_RECORD, store_id, key)
+    check_write_condition(condition, old[0] if old else None)
+    return old
+
+
 class RecordRows(ScaleOutState):
     async def list_keys(
         self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
@@ -112,10 +122,7 @@ class RecordRows(ScaleOutState):
         self, store_id: str, record: RecordMeta, condition: WriteCondition
     ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(LOCK_STORE, store_id):
-                raise store_not_found()
-            old = await conn.fetchrow(OLD_RECORD, store_id, record.key)
-            check_write_condition(condition, old[0] if old else None)
+            old = await _current(conn, store_id, record.key, condition)
             if record.blob is not None:
                 claimed = await conn.execute(
                     "DELETE FROM pending_objects WHERE object = $1", record.blob
@@ -151,10 +158,7 @@ class RecordRows(ScaleOutState):
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(LOCK_STORE, store_id):
-                raise store_not_found()
-            old = await conn.fetchrow(OLD_RECORD, store_id, key)
-            check_write_condition(condition, old[0] if old else None)
+            old = await _current(conn, store_id, key, condition)
             if not old:
                 return False
             now = now_ms()
