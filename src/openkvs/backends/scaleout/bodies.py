@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ class ObjectBody:
         inline_threshold: int,
         content_type: str = "application/octet-stream",
         encoding: str | None = None,
+        heartbeat_s: float = 60.0,
     ) -> None:
         self._pool = pool
         self._objects = objects
@@ -35,6 +37,8 @@ class ObjectBody:
         self.object: str | None = None
         self.size = 0
         self.inline: bytes | None = None
+        self._heartbeat_s = heartbeat_s
+        self._touched = 0.0
 
     def describe(self, content_type: str, encoding: str | None) -> None:
         self.content_type, self.encoding = content_type, encoding
@@ -46,6 +50,16 @@ class ObjectBody:
             self.object,
             now_ms(),
         )
+        self._touched = time.monotonic()
+
+    async def _heartbeat(self) -> None:
+        """Keep the sweeper away from an upload that is still going (throttled)."""
+        if time.monotonic() - self._touched < self._heartbeat_s:
+            return
+        self._touched = time.monotonic()
+        await self._pool.execute(
+            "UPDATE pending_objects SET touched_at = $2 WHERE object = $1", self.object, now_ms()
+        )
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -54,6 +68,7 @@ class ObjectBody:
             return
         if self.object is None:
             await self._register()
+        await self._heartbeat()
         while len(self._buffer) >= PART_SIZE:
             part, self._buffer = bytes(self._buffer[:PART_SIZE]), self._buffer[PART_SIZE:]
             await self._put_part(part)
@@ -68,19 +83,23 @@ class ObjectBody:
             self.object, self._upload_id, len(self._etags) + 1, part
         )
         self._etags.append(etag)
-        # The heartbeat keeps the sweeper away from an upload that is still going.
-        await self._pool.execute(
-            "UPDATE pending_objects SET upload_id = $2, touched_at = $3 WHERE object = $1",
-            self.object,
-            self._upload_id,
-            now_ms(),
-        )
+        if len(self._etags) == 1:  # the sweeper needs the id to abort an abandoned upload
+            await self._pool.execute(
+                "UPDATE pending_objects SET upload_id = $2, touched_at = $3 WHERE object = $1",
+                self.object,
+                self._upload_id,
+                now_ms(),
+            )
+            self._touched = time.monotonic()
+        else:
+            await self._heartbeat()
 
     async def finish(self) -> None:
         if self.object is None:
             self.inline = bytes(self._buffer)
             self._buffer = bytearray()
             return
+        await self._heartbeat()
         if self._upload_id is None:
             await self._objects.put(
                 self.object, bytes(self._buffer), self.content_type, self.encoding

@@ -84,7 +84,11 @@ class RecordRows(ScaleOutState):
         return ObjectBodyStream(self.objects, record.blob, record.size)
 
     def new_body(self, content_type: str, encoding: str | None) -> ObjectBody:
-        return ObjectBody(self.pool, self.objects, self.inline_threshold, content_type, encoding)
+        # Heartbeats at a quarter of the grace period: a live upload is never taken for dead.
+        heartbeat = min(60.0, max(0.25, self.object_grace_ms / 4000))
+        return ObjectBody(
+            self.pool, self.objects, self.inline_threshold, content_type, encoding, heartbeat
+        )
 
     async def presigned_url(
         self, record: RecordMeta, disposition: str | None, expires: int

@@ -13,3 +13,4 @@ class ScaleOutState:
     objects: ObjectStore
     stats: StatsBuffer
     inline_threshold: int
+    object_grace_ms: int

@@ -64,7 +64,13 @@ async def _sweep_pending(conn: Any, objects: ObjectStore, cutoff: int) -> int:
             continue
         if upload_id:
             await objects.abort_multipart(name, upload_id)
-        await objects.delete(name)
+        # Not deleted now: a PUT still in flight (say from a node that died mid-request) could
+        # create the object after this; as a dead object it is deleted one grace period later.
+        await conn.execute(
+            "INSERT INTO dead_objects (object, dead_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            name,
+            now_ms(),
+        )
         removed += 1
     return removed
 
