@@ -189,6 +189,22 @@ def key_names(client: httpx.Client, store_id: str, **params: Any) -> list[str]:
     return [item["key"] for item in list_keys(client, store_id, **params)["items"]]
 
 
+def list_key_sizes(client: httpx.Client, store_id: str) -> dict[str, int]:
+    """Every key of the store with its size, following the pages."""
+    sizes: dict[str, int] = {}
+    cursor: str | None = None
+    for _ in range(100_000):
+        params = {"exclusiveStartKey": cursor} if cursor else {}
+        response = client.get(f"{STORES}/{store_id}/keys", params=params)
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        sizes.update({item["key"]: item["size"] for item in data["items"]})
+        cursor = data["nextExclusiveStartKey"]
+        if cursor is None:
+            return sizes
+    raise AssertionError("keys listing did not end")
+
+
 def get_store(client: httpx.Client, store_id: str) -> dict[str, Any]:
     response = client.get(f"{STORES}/{store_id}")
     assert response.status_code == 200, response.text

@@ -115,22 +115,6 @@ def record_path(store_id: str, key: str) -> str:
     return f"{STORES}/{store_id}/records/{key}"
 
 
-def list_key_sizes(client: httpx.Client, store_id: str) -> dict[str, int]:
-    """Every key of the store with its size, following the pages."""
-    sizes: dict[str, int] = {}
-    cursor: str | None = None
-    for _ in range(100_000):
-        params = {"exclusiveStartKey": cursor} if cursor else {}
-        response = client.get(f"{STORES}/{store_id}/keys", params=params)
-        assert response.status_code == 200, response.text
-        data = response.json()["data"]
-        sizes.update({item["key"]: item["size"] for item in data["items"]})
-        cursor = data["nextExclusiveStartKey"]
-        if cursor is None:
-            return sizes
-    raise AssertionError("keys listing did not end")
-
-
 # --- the embedded store's own files ---------------------------------------------------------------
 
 

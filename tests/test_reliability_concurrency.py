@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.http_helpers import list_key_sizes
 from tests.reliability_helpers import (
     KiB,
     create_store,
     etag_of,
     guarded,
-    list_key_sizes,
     owner_client,
     record_path,
 )

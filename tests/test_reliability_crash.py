@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.http_helpers import list_key_sizes
 from tests.reliability_helpers import (
     Body,
     EventOrder,
@@ -31,7 +32,6 @@ from tests.reliability_helpers import (
     create_store,
     embedded_body_problems,
     guarded,
-    list_key_sizes,
     map_with_clients,
     owner_client,
     record_path,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.http_helpers import list_key_sizes
 from tests.server_process import MakeServer, ServerProcess
 from tests.store_inspection import body_storage
 
@@ -135,20 +136,6 @@ def check_record(client: httpx.Client, store_id: str, key: str, candidates: list
     return write
 
 
-def list_all_keys(client: httpx.Client, store_id: str) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    cursor: str | None = None
-    while True:
-        params = {"exclusiveStartKey": cursor} if cursor else {}
-        response = client.get(f"/v2/key-value-stores/{store_id}/keys", params=params)
-        assert response.status_code == 200, response.text
-        data = response.json()["data"]
-        sizes.update({item["key"]: item["size"] for item in data["items"]})
-        cursor = data["nextExclusiveStartKey"]
-        if cursor is None:
-            return sizes
-
-
 def assert_no_leftovers(server: ServerProcess) -> int:
     """No upload in progress (embedded: no file in tmp/), every stored body (blobs/ file or S3
     object) referenced by a record, and every reference present. Returns how many are stored.
@@ -262,7 +249,7 @@ def test_acknowledged_records_survive_sigkill(crash_server: ServerProcess) -> No
             assert log.acked is not None
             check_record(client, store_id, key, [log.acked])
             verified += 1
-        listed = list_all_keys(client, store_id)
+        listed = list_key_sizes(client, store_id)
     expected_sizes = {
         key: log.acked.digests[2] for key, log in logs.items() if log.acked is not None
     }
@@ -361,7 +348,7 @@ def test_sigkill_during_concurrent_uploads_loses_no_acknowledged_write(
                 verified += 1
             if got is log.in_flight:
                 landed_in_flight += 1
-        listed = list_all_keys(client, store_id)
+        listed = list_key_sizes(client, store_id)
     # Every acknowledged key is listed; nothing that was never sent shows up.
     acked_keys = {key for key, log in logs.items() if log.acked is not None}
     assert acked_keys <= set(listed)
