@@ -58,13 +58,6 @@ class BlobFiles:
     def leftover_tmp(self) -> list[str]:
         return [entry.name for entry in os.scandir(self.tmp) if entry.is_file()]
 
-    def all_blob_names(self) -> list[str]:
-        names: list[str] = []
-        for sub in os.scandir(self.blobs):
-            if sub.is_dir():
-                names.extend(entry.name for entry in os.scandir(sub.path))
-        return names
-
 
 class SpooledBody:
     """An upload: kept in memory up to the inline threshold, then spilled to a file in tmp/."""
