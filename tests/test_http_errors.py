@@ -13,7 +13,7 @@ from tests.http_helpers import STORES, assert_error, key_names, put_record
     [
         "/v2/nothing-here",
         "/nope",
-        "/",
+        "/v2",
         f"{STORES}/AAAAAAAAAAAAAAAAA/something",
     ],
 )

@@ -9,7 +9,14 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from openkvs.core.errors import ApiError
-from openkvs.http import key_views, openapi_view, record_views, store_views, user_views
+from openkvs.http import (
+    console_views,
+    key_views,
+    openapi_view,
+    record_views,
+    store_views,
+    user_views,
+)
 from openkvs.http.context import Ctx
 
 if TYPE_CHECKING:
@@ -72,6 +79,9 @@ def build_router(app: OpenKvs) -> Router:
         ),
         ("/v2/users/{user_id}", {"GET": user_views.get_user}),
         ("/v2/openapi.json", {"GET": openapi_view.openapi}),
+        ("/", {"GET": console_views.redirect_to_console}),
+        ("/console", {"GET": console_views.console_page}),
+        ("/console/{path:path}", {"GET": console_views.console_page}),
     ]
     routes = [Route(path, endpoint=Endpoint(app, views)) for path, views in table]
     return Router(routes=routes, redirect_slashes=False, default=not_found)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from openkvs.core.ids import iso_ms, now_ms
 from openkvs.core.models import Store, User
 from openkvs.core.signing import KEYS_URL_LIFETIME_MS, record_signature, storage_signature
+from openkvs.http.console_views import console_url
 
 
 def store_url(public_base: str, store_id: str) -> str:
@@ -41,6 +42,7 @@ def store_json(store: Store, public_base: str, owner: bool) -> dict[str, Any]:
         "actRunId": None,
         "keysPublicUrl": keys_url,
         "recordsPublicUrl": records_url,
+        "consoleUrl": console_url(public_base, store.id),
         "schema": store.schema,
         "generalAccess": store.general_access,
         "stats": {
