@@ -30,7 +30,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# PostgreSQL 15 for the scale-out tests (apt-get; does nothing when already installed).
+# PostgreSQL 15 for the scale-out tests and Chromium for the console's browser tests (apt-get;
+# does nothing when already installed).
 services:
 	bash tests/install_services.sh
 

