@@ -107,9 +107,8 @@ def test_login_with_token_shows_the_stores_page(
     log_in(page, token)
     expect(page.locator("#stores-page")).to_be_visible()
     expect(page.locator("#user-name")).to_have_text("Signed in as tester")
-    # Named and unnamed stores are both listed; the page is the newest first on request.
-    page.locator("#stores-sort").select_option("1")
-    expect(page).to_have_url(re.compile(r"/console/\?desc=1$"))
+    # Named and unnamed stores are both listed, the newest first.
+    expect(page.locator("#stores-sort")).to_have_value("1")
     named_row = page.locator(f"tr[data-store-id='{named['id']}']")
     expect(named_row).to_contain_text(named["name"])
     expect(page.locator(f"tr[data-store-id='{unnamed['id']}']")).to_contain_text("(unnamed)")
@@ -138,6 +137,33 @@ def test_wrong_token_shows_a_clear_error(page: Page) -> None:
 # --- stores --------------------------------------------------------------------------------------
 
 
+def test_stores_are_sorted_and_paged(page: Page, http: httpx.Client, token: str) -> None:
+    for i in range(21):
+        create_store(http, unique_name(f"page{i:02d}"))
+    total = http.get(STORES, params={"unnamed": 1, "limit": 1}).json()["data"]["total"]
+    open_logged_in(page, "/console/", token)
+    rows = page.locator("#stores-table tr[data-store-id]")
+    expect(rows).to_have_count(20)
+    expect(page.locator("#stores-range")).to_have_text(f"1–20 of {total}")
+    expect(page.locator("#stores-prev")).to_have_attribute("aria-disabled", "true")
+    page.locator("#stores-next").click()
+    expect(page).to_have_url(re.compile(r"/console/\?offset=20$"))
+    expect(page.locator("#stores-range")).to_have_text(f"21–{min(40, total)} of {total}")
+    page.locator("#stores-prev").click()
+    expect(page.locator("#stores-range")).to_have_text(f"1–20 of {total}")
+    # Newest first by default, oldest first on request, as the API orders them.
+    newest = http.get(STORES, params={"unnamed": 1, "desc": 1, "limit": 2}).json()["data"]["items"]
+    expect(rows.nth(0)).to_have_attribute("data-store-id", newest[0]["id"])
+    expect(rows.nth(1)).to_have_attribute("data-store-id", newest[1]["id"])
+    page.locator("#stores-sort").select_option("0")
+    expect(page).to_have_url(re.compile(r"/console/\?desc=0$"))
+    oldest = http.get(STORES, params={"unnamed": 1, "limit": 2}).json()["data"]["items"]
+    expect(rows.nth(0)).to_have_attribute("data-store-id", oldest[0]["id"])
+    expect(rows.nth(1)).to_have_attribute("data-store-id", oldest[1]["id"])
+    page.locator("#stores-page-size").select_option("50")
+    expect(rows).to_have_count(min(50, total))
+
+
 def test_create_store(page: Page, http: httpx.Client, token: str) -> None:
     name = unique_name("made")
     open_logged_in(page, "/console/", token)
@@ -160,6 +186,30 @@ def test_api_error_is_shown_with_the_api_message(
     page.locator("#create-store").click()
     assert error_text(page) == expected
     expect(page.locator("#stores-page")).to_be_visible()
+
+
+def test_network_and_proxy_errors_are_shown(page: Page, token: str) -> None:
+    open_logged_in(page, "/console/", token)
+    expect(page.locator("#stores-page")).to_be_visible()
+    # The server unreachable: a message, and the page keeps its frame.
+    page.route("**/v2/key-value-stores?*", lambda route: route.abort())
+    page.locator("#stores-sort").select_option("0")
+    assert error_text(page).startswith("Could not reach the server")
+    expect(page.locator("#brand")).to_be_visible()
+    # An error page from something in front of the server (not the API's JSON envelope).
+    page.unroute("**/v2/key-value-stores?*")
+    page.route(
+        "**/v2/key-value-stores?*",
+        lambda route: route.fulfill(
+            status=502, body="<h1>Bad gateway</h1>", content_type="text/html"
+        ),
+    )
+    page.locator("#stores-sort").select_option("1")
+    assert error_text(page) == "HTTP 502 Bad Gateway"
+    # A console address that is no page.
+    page.unroute("**/v2/key-value-stores?*")
+    page.goto("/console/no/such/page")  # same tab: still logged in
+    expect(page.locator("#not-found-page")).to_contain_text("Page not found")
 
 
 def test_rename_store(page: Page, http: httpx.Client, token: str) -> None:

@@ -10,7 +10,7 @@ const PAGE_SIZES = [20, 50, 100];
 function pageState(query) {
   const limit = PAGE_SIZES.includes(Number(query.get("limit"))) ? Number(query.get("limit")) : 20;
   const offset = Math.max(0, Number.parseInt(query.get("offset") || "0", 10) || 0);
-  const desc = query.get("desc") === "1";
+  const desc = query.get("desc") !== "0"; // newest first unless asked otherwise
   return { limit, offset, desc };
 }
 
@@ -18,7 +18,7 @@ function pageHref({ limit, offset, desc }) {
   const query = new URLSearchParams();
   if (offset) query.set("offset", offset);
   if (limit !== 20) query.set("limit", limit);
-  if (desc) query.set("desc", "1");
+  if (!desc) query.set("desc", "0");
   const search = query.toString();
   return search ? `./?${search}` : "./";
 }
@@ -39,10 +39,10 @@ function createForm() {
       const name = input.value.trim();
       const response = await api.createStore(name);
       const store = (await response.json()).data;
-      const notice =
-        response.status === 201
-          ? `Created the store ${store.name || store.id}.`
-          : `A store named ${store.name} already exists: here it is.`;
+      let notice = `A store named ${store.name} already exists: here it is.`;
+      if (response.status === 201) {
+        notice = store.name ? `Created the store ${store.name}.` : "Created an unnamed store.";
+      }
       navigate(storeHref(store.id), { notice });
     },
   );
@@ -75,8 +75,8 @@ export async function renderStores(main, route, page) {
   const sort = h(
     "select",
     { id: "stores-sort", "aria-label": "Sort" },
-    h("option", { value: "0", selected: !state.desc }, "Oldest first"),
     h("option", { value: "1", selected: state.desc }, "Newest first"),
+    h("option", { value: "0", selected: !state.desc }, "Oldest first"),
   );
   sort.addEventListener("change", () =>
     navigate(pageHref({ ...state, offset: 0, desc: sort.value === "1" })),
