@@ -134,6 +134,16 @@ def test_wrong_token_shows_a_clear_error(page: Page) -> None:
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
 
 
+def test_a_token_that_stops_working_leads_back_to_the_login(page: Page, token: str) -> None:
+    open_logged_in(page, "/console/", token)
+    expect(page.locator("#stores-page")).to_be_visible()
+    page.evaluate(f"sessionStorage.setItem('{TOKEN_KEY}', 'revoked-meanwhile')")
+    page.reload()
+    assert error_text(page) == "Authentication token is not valid."
+    expect(page.locator("#login-page")).to_be_visible()
+    assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
+
+
 # --- stores --------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 // The API beside the console: same origin, the token in an Authorization header (never in a URL).
 
 const TOKEN_KEY = "openkvs.token";
+const USER_KEY = "openkvs.username";
 
 /** The API's base URL: the path before /console/, without a trailing slash. */
 export const apiBase = new URL("..", document.baseURI).href.replace(/\/$/, "");
@@ -11,12 +12,19 @@ export function getToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function setToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
+export function getUsername() {
+  return sessionStorage.getItem(USER_KEY);
 }
 
-export function clearToken() {
+/** Logs in this tab: the token and whose it is. */
+export function setSession(token, username) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(USER_KEY, username);
+}
+
+export function clearSession() {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(USER_KEY);
 }
 
 /** An error to show the user: the API's own message when it sent one. */

@@ -1,6 +1,6 @@
 // The console's entry point: the page frame (header, messages, main area), login and routing.
 
-import { ApiError, api, clearToken, getToken } from "./api.js";
+import { ApiError, api, clearSession, getToken, getUsername, setSession } from "./api.js";
 import { clear, h } from "./dom.js";
 import { renderLogin } from "./login-view.js";
 import { clearMessages, mountMessages, showError, showNotice } from "./messages.js";
@@ -8,8 +8,6 @@ import { renderRecord } from "./record-view.js";
 import { beginPage, currentRoute, startRouter } from "./router.js";
 import { renderStore } from "./store-view.js";
 import { renderStores } from "./stores-view.js";
-
-const USER_KEY = "openkvs.username";
 
 const userName = h("span", { id: "user-name", class: "user-name" });
 const logoutButton = h("button", { type: "button", id: "logout", class: "btn-quiet" }, "Log out");
@@ -34,8 +32,7 @@ function mountFrame() {
   );
   mountMessages(errorBox, noticeBox);
   logoutButton.addEventListener("click", () => {
-    clearToken();
-    sessionStorage.removeItem(USER_KEY);
+    clearSession();
     clearMessages();
     render({ notice: "Logged out." });
   });
@@ -47,11 +44,12 @@ function setLoggedIn(username) {
 }
 
 async function ensureUser(page) {
-  const known = sessionStorage.getItem(USER_KEY);
+  const token = getToken();
+  const known = getUsername();
   if (known) return known;
   const me = await api.me();
   if (!page.alive()) return null;
-  sessionStorage.setItem(USER_KEY, me.username);
+  setSession(token, me.username);
   return me.username;
 }
 
@@ -94,8 +92,7 @@ async function render({ notice = null } = {}) {
     if (!page.alive()) return;
     if (err instanceof ApiError && err.status === 401) {
       // The token stopped working (revoked, or the server's users changed): log in again.
-      clearToken();
-      sessionStorage.removeItem(USER_KEY);
+      clearSession();
       setLoggedIn(null);
       clear(main);
       renderLogin(main, () => render({}));

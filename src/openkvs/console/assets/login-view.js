@@ -1,6 +1,6 @@
 // The login form: a token checked against /v2/users/me, kept in this tab's session storage.
 
-import { api, setToken } from "./api.js";
+import { api, setSession } from "./api.js";
 import { h } from "./dom.js";
 import { clearMessages, showError } from "./messages.js";
 
@@ -36,8 +36,7 @@ export function renderLogin(main, onLoggedIn) {
     submit.disabled = true;
     try {
       const me = await api.me(token);
-      setToken(token);
-      sessionStorage.setItem("openkvs.username", me.username);
+      setSession(token, me.username);
       clearMessages();
       onLoggedIn();
     } catch (err) {
