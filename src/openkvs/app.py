@@ -28,6 +28,10 @@ SECRET_PARAMS = ("token", "signature")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 200
+# After an error answered before the request body was read: how much of it is read and dropped
+# so that the client, still sending, gets to read the answer (Ctx.discard_body).
+DISCARD_LIMIT = 64 * 1024 * 1024
+DISCARD_SECONDS = 10.0
 PREFLIGHT_HEADERS = [
     *CORS_HEADERS,
     (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
@@ -181,27 +185,33 @@ class OpenKvs:
             await self.router(scope, ctx.receive, ctx.send)
             return ctx.status
         except ApiError as err:
-            if not ctx.started:
-                await ctx.error(err)
+            await self._answer_error(ctx, err)
             return err.status
         except ClientDisconnected:
             raise
         except Exception as exc:
             if is_storage_full(exc):
                 log.warning("request %s: storage is full (%s)", ctx.request_id, exc)
-                if not ctx.started:
-                    await ctx.error(storage_full(ctx.request_id))
+                await self._answer_error(ctx, storage_full(ctx.request_id))
                 return 507
             log.exception("request %s failed", ctx.request_id)
-            if not ctx.started:
-                await ctx.error(
-                    ApiError(
-                        500,
-                        "internal-server-error",
-                        f"Internal server error (request id {ctx.request_id}).",
-                    )
-                )
+            await self._answer_error(
+                ctx,
+                ApiError(
+                    500,
+                    "internal-server-error",
+                    f"Internal server error (request id {ctx.request_id}).",
+                ),
+            )
             return 500
+
+    async def _answer_error(self, ctx: Ctx, err: ApiError) -> None:
+        """The error envelope, unless an answer has begun; then the rest of the body is read."""
+        if ctx.started:
+            return
+        await ctx.error(err)
+        if ctx.has_unread_body():
+            await ctx.discard_body(DISCARD_LIMIT, DISCARD_SECONDS)
 
     async def _preflight(self, ctx: Ctx) -> None:
         """CORS preflight: any origin, the methods the API has, the headers asked for."""

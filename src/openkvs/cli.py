@@ -163,8 +163,7 @@ def serve(**options: Any) -> None:
 
 
 def run_server(settings: Settings) -> None:
-    import uvicorn
-
+    from openkvs import serving
     from openkvs.app import OpenKvs
     from openkvs.bootstrap import bootstrap
 
@@ -173,6 +172,10 @@ def run_server(settings: Settings) -> None:
     )
     if settings.database_url and not settings.blob_url:
         raise click.UsageError("--database-url needs --blob-url s3://bucket/prefix")
+    try:
+        serving.check_port_free(settings.host, settings.port)
+    except serving.PortInUse as exc:
+        raise click.ClickException(str(exc)) from exc
     backend = open_backend(
         settings.data_dir,
         database_url=settings.database_url,
@@ -184,19 +187,5 @@ def run_server(settings: Settings) -> None:
     )
     app = OpenKvs(settings, backend)
     app.on_started.append(bootstrap)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        lifespan="on",
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
-    server.run()
-    if not server.started:
+    if not serving.serve(app, settings.host, settings.port):
         sys.exit(1)

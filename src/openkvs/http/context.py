@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +32,7 @@ class Ctx:
     """What a view needs of the ASGI request, parsed once."""
 
     __slots__ = (
+        "body_done",
         "extra_headers",
         "headers",
         "method",
@@ -62,6 +64,7 @@ class Ctx:
         self.extra_headers: Headers = []
         self.request_id = request_id
         self.status = 0
+        self.body_done = False
 
     async def start(self, status: int, headers: Headers) -> None:
         self.started = True
@@ -101,11 +104,40 @@ class Ctx:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
+            more = message.get("more_body", False)
+            if not more:
+                self.body_done = True
             chunk = message.get("body", b"")
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
+            if not more:
                 return
+
+    def has_unread_body(self) -> bool:
+        if self.body_done:
+            return False
+        if "transfer-encoding" in self.headers:
+            return True
+        length = self.headers.get("content-length", "0").strip()
+        return not (length.isascii() and length.isdigit() and int(length) == 0)
+
+    async def discard_body(self, limit: int, seconds: float) -> None:
+        """Read and drop what is left of the request body after an early answer.
+
+        A client such as httpx writes the whole body before it reads the answer; if the server
+        closed the connection with the body unread, the kernel would reset it and the client
+        would see a dropped connection instead of the answer (a 413, say). Bounded in bytes and
+        time: a client that stops sending, or sends more than `limit`, is cut off.
+        """
+        total = 0
+        try:
+            async with asyncio.timeout(seconds):
+                async for chunk in self.stream_body():
+                    total += len(chunk)
+                    if total > limit:
+                        return
+        except (TimeoutError, ClientDisconnected):
+            return
 
     async def read_body(self, limit: int) -> bytes:
         parts = []

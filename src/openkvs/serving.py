@@ -1,0 +1,73 @@
+"""Serving the ASGI app over HTTP/1.1 in this process, with Granian's Rust HTTP stack.
+
+Granian runs embedded (one process, the app on this process's event loop) so the process that
+holds the data directory's lock is the one that answers, and a signal to it stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from typing import Any
+
+import uvloop
+from granian.constants import HTTPModes, Interfaces
+from granian.errors import FatalError
+from granian.http import HTTP1Settings
+from granian.server.embed import Server
+
+# Headers beyond this are refused by the HTTP parser before the app sees them; the app's own
+# limit (app.MAX_HEADER_BYTES, 431 with the JSON envelope) is lower, so it is the one users meet.
+HTTP_BUFFER_BYTES = 128 * 1024
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on.
+
+    Granian binds with SO_REUSEPORT, which would let a second server share the port and take
+    half of its connections; a plain bind here fails instead, as any other server's would.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+class PortInUse(Exception):
+    pass
+
+
+def serve(app: Any, host: str, port: int) -> bool:
+    """Serve until SIGINT or SIGTERM; False when the app failed to start."""
+    check_port_free(host, port)
+    # Granian's own start-up chatter, including its "experimental" note on embedded mode.
+    logging.getLogger("_granian").setLevel(logging.ERROR)
+    return uvloop.run(_serve(app, host, port))
+
+
+async def _serve(app: Any, host: str, port: int) -> bool:
+    server = Server(
+        app,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(max_buffer_size=HTTP_BUFFER_BYTES),
+        websockets=False,
+        backlog=2048,
+        log_enabled=False,
+        log_access=False,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
+    try:
+        await server.serve()
+    except FatalError:
+        return False
+    return True
