@@ -16,6 +16,8 @@ from tests.http_helpers import (
     owner_client,
     put_record,
     record_url,
+    set_access,
+    unique_name,
 )
 from tests.server_process import MakeServer, ServerProcess
 from tests.store_inspection import places_holding
@@ -29,6 +31,42 @@ def test_every_read_sees_the_last_acknowledged_write(
         body = str(i).encode() * (1 + i * 5000)  # crosses the inline/file threshold
         put_record(http, str(store["id"]), "counter", body, "text/plain")
         assert http.get(url).content == body, i
+
+
+def test_reads_repeated_between_writes_see_each_write_at_once(
+    http: httpx.Client, anon: httpx.Client, store: dict[str, object]
+) -> None:
+    """The embedded store keeps rows it read in memory between writes (read_cache.py): a
+    record, a store and its access read many times must still show each write at once."""
+    sid = str(store["id"])
+    url = record_url(sid, "hot")
+    for version in range(5):
+        body = f"version {version}".encode()
+        put_record(http, sid, "hot", body, "text/plain")
+        for _ in range(20):
+            response = http.get(url)
+            assert response.content == body
+            assert response.headers["etag"] == etag_of(body)
+    assert http.delete(url).status_code == 204
+    assert http.get(url).status_code == 404
+    put_record(http, sid, "hot", b"back")
+    assert http.get(url).content == b"back"
+
+    for _ in range(10):
+        assert anon.get(url).status_code == 403
+    set_access(http, sid, "ANYONE_WITH_ID_CAN_READ")
+    assert anon.get(url).content == b"back"
+    set_access(http, sid, "RESTRICTED")
+    assert anon.get(url).status_code == 403
+
+    name = unique_name()
+    for _ in range(10):
+        assert http.get(f"{STORES}/~{name}").status_code == 404
+    assert http.put(f"{STORES}/{sid}", json={"name": name}).status_code == 200
+    assert http.get(f"{STORES}/~{name}").json()["data"]["id"] == sid
+    assert http.delete(f"{STORES}/{sid}").status_code == 204
+    assert http.get(url).status_code == 404
+    assert http.get(f"{STORES}/~{name}").status_code == 404
 
 
 def test_concurrent_writers_never_produce_torn_reads(

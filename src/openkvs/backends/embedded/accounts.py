@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
+from openkvs.backends.embedded.read_cache import ACCOUNTS_POLL_SECONDS, MISSING
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import now_ms, random_id
@@ -48,11 +50,15 @@ class AccountRows(EmbeddedState):
         return self._user("username", username)
 
     async def user_by_token_hash(self, token_hash: str) -> User | None:
-        row = self._reader.execute(
-            "SELECT u.id, u.username, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.hash = ? AND t.revoked = 0",
-            (token_hash,),
-        ).fetchone()
+        row = self._cache.token(token_hash)
+        if row is MISSING:
+            epoch = self._cache.accounts_epoch
+            row = self._reader.execute(
+                "SELECT u.id, u.username, u.created_at FROM tokens t "
+                "JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND t.revoked = 0",
+                (token_hash,),
+            ).fetchone()
+            self._cache.keep_token(token_hash, row, epoch)
         return User(*row) if row else None
 
     async def add_token(self, user_id: str, token_hash: str, name: str) -> TokenInfo:
@@ -86,4 +92,9 @@ class AccountRows(EmbeddedState):
             )
             return cur.rowcount > 0
 
-        return bool(await self._writer.run(op))
+        revoked = bool(await self._writer.run(op))
+        self._cache.accounts_changed()
+        if revoked and not self._serving and self._server_running():
+            # A running server notices another process's commit within its poll interval.
+            await asyncio.sleep(10 * ACCOUNTS_POLL_SECONDS)
+        return revoked

@@ -13,6 +13,7 @@ from openkvs.backends.background import BackgroundWork
 from openkvs.backends.embedded.accounts import AccountRows
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.migrations import migrate
+from openkvs.backends.embedded.read_cache import ReadCache
 from openkvs.backends.embedded.record_rows import RecordRows
 from openkvs.backends.embedded.state import After
 from openkvs.backends.embedded.store_rows import StoreRows
@@ -35,6 +36,8 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self._lock_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._cleared_dead: list[str] = []
+        self._cache = ReadCache()
+        self._serving = False
 
     # lifecycle
     def _connect(self) -> sqlite3.Connection:
@@ -48,13 +51,14 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         """Open the store; `serve` also takes the data directory lock and runs crash recovery."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._files = BlobFiles(self.data_dir, self.strict)
+        self._serving = serve
         if serve:
             self._take_lock()
         self._reader = self._connect()
         migrate(self._reader)
         if serve:
             self._recover()
-        self._writer = Writer(self._connect)
+        self._writer = Writer(self._connect, self._cache)
         self._writer.start()
         if serve:
             self._start_stats_flush()
@@ -67,6 +71,16 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             os.close(fd)
             raise RuntimeError(f"another openkvs server is using {self.data_dir}") from None
         self._lock_fd = fd
+
+    def _server_running(self) -> bool:
+        fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def _recover(self) -> None:
         """Finish what a crash interrupted: publish committed blobs, remove uncommitted ones."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import FileBodyStream, SpooledBody
+from openkvs.backends.embedded.read_cache import MISSING
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import check_write_condition
@@ -64,12 +65,19 @@ class RecordRows(EmbeddedState):
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
         # One statement, one snapshot: read separately, an overwrite committing in between
         # would delete the body row this record points at.
-        row = self._reader.execute(
-            "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, r.modified_at, "
-            "b.data, r.blob FROM records r LEFT JOIN bodies b ON b.id = r.body_id "
-            "WHERE r.store_id = ? AND r.key = ?",
-            (store_id, key),
-        ).fetchone()
+        cache = self._cache
+        usable = cache.usable()
+        row = cache.records.get((store_id, key), MISSING) if usable else MISSING
+        if row is MISSING:
+            epoch = cache.epoch
+            row = self._reader.execute(
+                "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, "
+                "r.modified_at, b.data, r.blob FROM records r "
+                "LEFT JOIN bodies b ON b.id = r.body_id WHERE r.store_id = ? AND r.key = ?",
+                (store_id, key),
+            ).fetchone()
+            if usable:
+                cache.keep_record((store_id, key), row, len(row[6] or b"") if row else 0, epoch)
         if row is None:
             return None
         inline = None if row[7] is not None else bytes(row[6] or b"")

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 from openkvs.backends.embedded.blobs import BlobFiles
+from openkvs.backends.embedded.read_cache import ReadCache
 from openkvs.backends.embedded.writer import Writer
 from openkvs.backends.stats_buffer import StatsBuffer
 
@@ -20,6 +21,12 @@ class EmbeddedState:
     _files: BlobFiles
     stats: StatsBuffer
     _cleared_dead: list[str]
+    _cache: ReadCache
+    _serving: bool
+
+    def _server_running(self) -> bool:
+        """Whether an `openkvs serve` process holds this data directory."""
+        raise NotImplementedError
 
     def _bury(self, after: After, dead: list[str]) -> None:
         def remove() -> None:

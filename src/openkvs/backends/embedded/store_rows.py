@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from openkvs.backends.base import UNSET
+from openkvs.backends.embedded.read_cache import MISSING
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from_row
 from openkvs.core.errors import ApiError
@@ -16,14 +17,27 @@ from openkvs.core.models import Store
 
 class StoreRows(EmbeddedState):
     async def store_by_id(self, store_id: str) -> Store | None:
-        row = self._reader.execute(STORE_SELECT + " WHERE s.id = ?", (store_id,)).fetchone()
+        row = self._store_row(store_id, " WHERE s.id = ?", (store_id,))
         return self.stats.apply(store_from_row(row)) if row else None
 
     async def store_by_name(self, user_id: str, name: str) -> Store | None:
-        row = self._reader.execute(
-            STORE_SELECT + " WHERE s.user_id = ? AND s.name = ?", (user_id, name)
-        ).fetchone()
+        row = self._store_row(
+            (user_id, name), " WHERE s.user_id = ? AND s.name = ?", (user_id, name)
+        )
         return self.stats.apply(store_from_row(row)) if row else None
+
+    def _store_row(self, cache_key: Any, where: str, args: tuple[str, ...]) -> Any:
+        cache = self._cache
+        usable = cache.usable()
+        if usable:
+            row = cache.stores.get(cache_key, MISSING)
+            if row is not MISSING:
+                return row
+        epoch = cache.epoch
+        row = self._reader.execute(STORE_SELECT + where, args).fetchone()
+        if usable:
+            cache.keep_store(cache_key, row, epoch)
+        return row
 
     async def list_stores(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool

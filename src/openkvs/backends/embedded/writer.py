@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from openkvs.backends.embedded.read_cache import ACCOUNTS_POLL_SECONDS, ReadCache
+
 T = TypeVar("T")
 log = logging.getLogger("openkvs.writer")
 
@@ -19,8 +21,13 @@ MAX_BATCH = 256
 
 
 class Writer:
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        cache: ReadCache | None = None,
+    ) -> None:
         self._connect = connect
+        self._cache = cache or ReadCache()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="openkvs-writer", daemon=True)
         self._ready = threading.Event()
@@ -49,8 +56,19 @@ class Writer:
     def _run(self) -> None:
         conn = self._connect()
         self._ready.set()
+        seen = _data_version(conn)
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=ACCOUNTS_POLL_SECONDS)
+            except queue.Empty:
+                item = False
+            # Another process committed (openkvs user/token commands): tokens may have changed.
+            version = _data_version(conn)
+            if version != seen:
+                seen = version
+                self._cache.accounts_changed()
+            if item is False:
+                continue
             if item is None:
                 break
             batch = [item]
@@ -87,6 +105,7 @@ class Writer:
                     conn.execute("RELEASE op")
                     outcomes.append((result, None))
                     after.extend(op_after)
+            self._cache.commit_starts()
             conn.execute("COMMIT")
         except Exception as exc:  # the whole batch failed (disk full, I/O error): nothing committed
             log.error("write transaction failed: %s", exc)
@@ -94,6 +113,7 @@ class Writer:
                 conn.execute("ROLLBACK")
             outcomes = [(None, exc) for _ in batch]
             after = []
+        self._cache.commit_ended()
         for callback in after:
             try:
                 callback()
@@ -101,6 +121,11 @@ class Writer:
                 log.exception("post-commit step failed")
         for (_op, future, loop), (result, error) in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    """Changes when a connection other than `conn` commits."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
