@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from openkvs.backends.base import BodyStream
@@ -30,6 +31,11 @@ SANDBOXED_TYPES = (
     "text/xml",
     "application/xml",
 )
+
+
+@lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> bytes:
+    return formatdate(seconds, usegmt=True).encode()
 
 
 def _sandboxed(content_type: str) -> bool:
@@ -87,7 +93,7 @@ async def _answer(
     headers: Headers = [
         (b"content-type", record.content_type.encode("latin-1", "replace")),
         (b"etag", record.etag.encode()),
-        (b"last-modified", formatdate(record.modified_at / 1000, usegmt=True).encode()),
+        (b"last-modified", _http_date(record.modified_at // 1000)),
         (b"x-content-type-options", b"nosniff"),
         (b"cache-control", b"private, no-cache"),
     ]
@@ -134,8 +140,13 @@ async def _send(
         await ctx.empty(status, headers)
         return
     first = await anext(chunks, b"")  # a failure to read surfaces before the status goes out
+    second = await anext(chunks, None)
     await ctx.start(status, headers)
+    if second is None:  # the whole body in one piece (small records): one message
+        await ctx.body(first)
+        return
     await ctx.body(first, more=True)
+    await ctx.body(second, more=True)
     async for chunk in chunks:
         await ctx.body(chunk, more=True)
     await ctx.body(b"")

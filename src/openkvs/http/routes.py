@@ -56,7 +56,17 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
 
 def build_router(app: OpenKvs) -> Router:
     stores = "/v2/key-value-stores"
+    # Records first: most requests are record reads and writes, and the router tries in order.
     table: list[tuple[str, dict[str, View]]] = [
+        (
+            stores + "/{store_id}/records/{key:path}",
+            {
+                "GET": record_views.get_record,
+                "PUT": record_views.put_record,
+                "POST": record_views.put_record,
+                "DELETE": record_views.delete_record,
+            },
+        ),
         (stores, {"GET": store_views.list_stores, "POST": store_views.create_store}),
         (
             stores + "/{store_id}",
@@ -68,15 +78,6 @@ def build_router(app: OpenKvs) -> Router:
         ),
         (stores + "/{store_id}/keys", {"GET": key_views.list_keys}),
         (stores + "/{store_id}/records", {"GET": key_views.download_zip}),
-        (
-            stores + "/{store_id}/records/{key:path}",
-            {
-                "GET": record_views.get_record,
-                "PUT": record_views.put_record,
-                "POST": record_views.put_record,
-                "DELETE": record_views.delete_record,
-            },
-        ),
         ("/v2/users/{user_id}", {"GET": user_views.get_user}),
         ("/v2/openapi.json", {"GET": openapi_view.openapi}),
         ("/", {"GET": console_views.redirect_to_console}),
