@@ -138,6 +138,7 @@ def test_stats_count_writes_reads_lists_deletes_and_bytes(
     put_record(http, sid, "b", b"1234")
     assert http.get(f"{STORES}/{sid}/records/a").status_code == 200
     assert http.get(f"{STORES}/{sid}/records/a").status_code == 200
+    assert http.head(f"{STORES}/{sid}/records/a").status_code == 200  # not a read (D6)
     assert http.get(f"{STORES}/{sid}/keys").status_code == 200
     assert http.get(f"{STORES}/{sid}/records").status_code == 200
     assert http.delete(f"{STORES}/{sid}/records/b").status_code == 204

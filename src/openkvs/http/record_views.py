@@ -72,10 +72,11 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     found = await app.backend.get_record(store.id, key)
     if found is None:
         raise record_not_found()
-    app.backend.note_read(store.id)
-    if ctx.method == "HEAD":
+    if ctx.method == "HEAD":  # D6: readCount counts GETs; a HEAD is an access
+        app.backend.note_access(store.id)
         await _answer(ctx, found, None, attachment, key)
         return
+    app.backend.note_read(store.id)
     if await _redirected(app, ctx, found, attachment, key):
         return
     # Open first: the headers must describe the version whose bytes are sent.
