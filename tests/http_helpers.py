@@ -28,6 +28,7 @@ STATS_FIELDS = (
     "listCount",
     "storageBytes",
     "s3StorageBytes",
+    "recordCount",  # an openkvs addition
 )
 STORES = "/v2/key-value-stores"
 

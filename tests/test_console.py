@@ -174,6 +174,37 @@ def test_stores_are_sorted_and_paged(page: Page, http: httpx.Client, token: str)
     expect(rows).to_have_count(min(50, total))
 
 
+def test_record_counts_in_the_stores_list_and_on_the_store_page(
+    page: Page, http: httpx.Client, token: str
+) -> None:
+    counted = create_store(http, unique_name("counted"))
+    for key in ("one", "two", "three", "four"):
+        put_record(http, counted["id"], key, key.encode(), "text/plain")
+    put_record(http, counted["id"], "two", b"overwritten", "text/plain")
+    assert http.delete(f"{STORES}/{counted['id']}/records/four").status_code == 204
+    empty = create_store(http, unique_name("empty"))
+    assert get_store(http, counted["id"])["stats"]["recordCount"] == 3
+
+    open_logged_in(page, "/console/", token)
+    headings = page.locator("#stores-table thead th")
+    expect(headings).to_contain_text(["Name", "ID", "Created", "Modified", "Records", "Size"])
+    counted_row = page.locator(f"tr[data-store-id='{counted['id']}']")
+    expect(counted_row.locator("td.record-count")).to_have_text("3")
+    empty_row = page.locator(f"tr[data-store-id='{empty['id']}']")
+    expect(empty_row.locator("td.record-count")).to_have_text("0")
+
+    counted_row.locator("a.store-link").click()
+    expect(page.locator("#store-records")).to_have_text("3")
+    # A record deleted from the keys table: the count follows without reloading the page.
+    accept_next_dialog(page, [])
+    page.locator("tr[data-key='one'] .delete-record").click()
+    expect(page.locator("tr[data-key='one']")).to_have_count(0)
+    expect(page.locator("#store-records")).to_have_text("2")
+    assert get_store(http, counted["id"])["stats"]["recordCount"] == 2
+    page.locator(".crumbs a", has_text="Stores").click()
+    expect(counted_row.locator("td.record-count")).to_have_text("2")
+
+
 def test_create_store(page: Page, http: httpx.Client, token: str) -> None:
     name = unique_name("made")
     open_logged_in(page, "/console/", token)

@@ -50,8 +50,14 @@ def test_head_of_the_page_has_no_body(anon: httpx.Client) -> None:
     assert int(response.headers["content-length"]) > 0
 
 
-def test_unknown_asset_is_a_json_404(anon: httpx.Client) -> None:
-    assert_error(anon.get("/console/assets/nope.js"), 404, "page-not-found")
+@pytest.mark.parametrize(
+    "path",
+    ["/console/assets/nope.js", "/console/assets", "/console/assets/", "/console/assets/x/api.js"],
+)
+def test_unknown_asset_is_a_json_404(anon: httpx.Client, path: str) -> None:
+    """Under assets/ there are only assets: the folder itself is no page either."""
+    assert_error(anon.get(path), 404, "page-not-found")
+    assert anon.head(path).status_code == 404
 
 
 def test_console_paths_allow_only_get_and_head(anon: httpx.Client) -> None:

@@ -1,13 +1,17 @@
-"""Listing stores (D5) and store stats and timestamps (D6) over raw HTTP."""
+"""Listing stores (D5) and store stats and timestamps (D6) over raw HTTP, with openkvs's own
+`stats.recordCount` (kept by record writes and deletes, across restarts and schema upgrades)."""
 
 from __future__ import annotations
 
 import gzip
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from openkvs.backends.embedded.migrations import MIGRATIONS
 from tests.http_helpers import (
     STATS_FIELDS,
     STORES,
@@ -19,6 +23,8 @@ from tests.http_helpers import (
     put_record,
     unique_name,
 )
+from tests.server_process import MakeServer
+from tests.store_inspection import sql
 
 
 def list_ids(http: httpx.Client, **params: str) -> list[str]:
@@ -198,3 +204,181 @@ def test_accessed_at_moves_on_access(http: httpx.Client, store: dict[str, object
 def test_list_stores_ownership_filter(http: httpx.Client, store: dict[str, object]) -> None:
     assert store["id"] in list_ids(http, ownership="ownedByMe")
     assert store["id"] not in list_ids(http, ownership="sharedWithMe")
+
+
+# --- stats.recordCount (an openkvs addition) ------------------------------------------------------
+
+INLINE_LIMIT = 64 * 1024  # the default --inline-threshold: larger bodies go to files / objects
+
+
+def record_count(http: httpx.Client, store_id: str) -> int:
+    count: int = get_store(http, store_id)["stats"]["recordCount"]
+    return count
+
+
+def listed_record_count(http: httpx.Client, store_id: str) -> int:
+    response = http.get(STORES, params={"unnamed": "true", "desc": "true"})
+    assert response.status_code == 200, response.text
+    item = next(i for i in response.json()["data"]["items"] if i["id"] == store_id)
+    count: int = item["stats"]["recordCount"]
+    return count
+
+
+def test_record_count_follows_writes_and_deletes(http: httpx.Client, store_name: str) -> None:
+    created = http.post(STORES, params={"name": store_name})
+    assert created.status_code == 201, created.text
+    sid = created.json()["data"]["id"]
+    assert created.json()["data"]["stats"]["recordCount"] == 0
+    url = f"{STORES}/{sid}/records"
+
+    put_record(http, sid, "a", b"1")
+    put_record(http, sid, "big", b"x" * (INLINE_LIMIT + 1))  # a body in a file / an object
+    posted = http.post(f"{url}/b", content=b"22", headers={"Content-Type": "text/plain"})
+    assert posted.status_code == 201, posted.text
+    assert record_count(http, sid) == 3
+    # Overwrites, small over large and large over small, leave the count alone.
+    put_record(http, sid, "a", b"y" * (INLINE_LIMIT + 10))
+    put_record(http, sid, "big", b"small now")
+    put_record(http, sid, "b", b"")
+    assert record_count(http, sid) == 3
+
+    # Conditional writes and deletes that fail with 412 change nothing.
+    created_only = {"If-None-Match": "*"}
+    assert http.put(f"{url}/a", content=b"no", headers=created_only).status_code == 412
+    assert http.put(f"{url}/new", content=b"n", headers={"If-Match": '"nope"'}).status_code == 412
+    assert http.delete(f"{url}/a", headers={"If-Match": '"nope"'}).status_code == 412
+    assert http.delete(f"{url}/gone", headers={"If-Match": "*"}).status_code == 412
+    assert record_count(http, sid) == 3
+    # ... and one that holds counts like any other write.
+    assert http.put(f"{url}/c", content=b"c", headers=created_only).status_code == 201
+    assert record_count(http, sid) == 4
+
+    # Deleting a key that is not there, even twice, changes nothing; an existing one counts once.
+    assert http.delete(f"{url}/never-written").status_code == 204
+    assert http.delete(f"{url}/never-written").status_code == 204
+    assert record_count(http, sid) == 4
+    assert http.delete(f"{url}/a").status_code == 204
+    assert http.delete(f"{url}/a").status_code == 204
+    assert http.delete(f"{url}/big").status_code == 204
+    assert record_count(http, sid) == 2
+    put_record(http, sid, "a", b"back again")
+    assert record_count(http, sid) == 3
+
+    # Every store object the API returns carries it: get (by id and by name), list, the
+    # get-or-create of an existing name, and update.
+    assert get_store(http, f"~{store_name}")["stats"]["recordCount"] == 3
+    assert listed_record_count(http, sid) == 3
+    again = http.post(STORES, params={"name": store_name})
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["stats"]["recordCount"] == 3
+    updated = http.put(f"{STORES}/{sid}", json={"title": "counted"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["data"]["stats"]["recordCount"] == 3
+    keys = http.get(f"{STORES}/{sid}/keys").json()["data"]
+    assert keys["count"] == 3 and not keys["isTruncated"]
+
+
+def test_record_count_is_exact_under_concurrent_writes_and_deletes(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    """Several writers creating the same keys at once count each key once; several deleting
+    them at once take each away once."""
+    sid = str(store["id"])
+    keys = [f"k{n}" for n in range(6)]
+    jobs = [key for key in keys for _ in range(4)]
+
+    def write(key: str) -> int:
+        return http.put(f"{STORES}/{sid}/records/{key}", content=key.encode()).status_code
+
+    def delete(key: str) -> int:
+        return http.delete(f"{STORES}/{sid}/records/{key}").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(write, jobs)) == {201}
+        assert record_count(http, sid) == len(keys)
+        assert set(pool.map(delete, jobs)) == {204}
+        assert record_count(http, sid) == 0
+
+
+def test_record_count_is_kept_across_a_restart(make_server: MakeServer) -> None:
+    server = make_server()
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
+    ) as client:
+        full = create_store(client, unique_name("full"))["id"]
+        emptied = create_store(client, unique_name("emptied"))["id"]
+        for n in range(5):
+            put_record(client, full, f"r{n}", b"v" * (n * INLINE_LIMIT // 2))
+        put_record(client, full, "r0", b"overwritten")
+        put_record(client, emptied, "only", b"1")
+        assert client.delete(f"{STORES}/{emptied}/records/only").status_code == 204
+        assert client.delete(f"{STORES}/{full}/records/r4").status_code == 204
+
+    server.kill()  # no clean shutdown: the counts were committed with the writes
+    server.start()
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
+    ) as client:
+        assert record_count(client, full) == 4
+        assert record_count(client, emptied) == 0
+        assert listed_record_count(client, full) == 4
+        put_record(client, emptied, "after-restart", b"1")
+        assert record_count(client, emptied) == 1
+
+
+def test_record_count_is_backfilled_when_an_older_store_is_migrated(
+    make_server: MakeServer,
+) -> None:
+    """A store made before record_count existed (schema version 1) gets every store's count
+    from its records on the first start of this version, then keeps it."""
+    server = make_server()
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
+    ) as client:
+        many = create_store(client, unique_name("many"))["id"]
+        none = create_store(client, unique_name("none"))["id"]
+        unnamed = create_store(client)["id"]
+        for n in range(7):
+            put_record(client, many, f"m{n}", b"m" * (INLINE_LIMIT + 1 if n == 3 else n))
+        assert client.delete(f"{STORES}/{many}/records/m6").status_code == 204
+        put_record(client, unnamed, "u", b"u")
+    server.stop()
+
+    # Back to the schema before the column, as an older openkvs left it.
+    if server.backend.is_scaleout:
+        sql(server, "ALTER TABLE stores DROP COLUMN record_count")
+        sql(server, "DELETE FROM openkvs_migrations WHERE version > 1")
+    else:
+        db = sqlite3.connect(server.data_dir / "openkvs.db", isolation_level=None)
+        try:
+            db.execute("ALTER TABLE stores DROP COLUMN record_count")
+            db.execute("PRAGMA user_version = 1")
+            old = sqlite3.connect(":memory:", isolation_level=None)
+            for statement in MIGRATIONS[0].split(";"):
+                if statement.strip():
+                    old.execute(statement)
+            shape = "SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info('stores')"
+            assert db.execute(shape).fetchall() == old.execute(shape).fetchall()
+            old.close()
+        finally:
+            db.close()
+
+    server.start()
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
+    ) as client:
+        assert record_count(client, many) == 6
+        assert record_count(client, none) == 0
+        assert record_count(client, unnamed) == 1
+        assert listed_record_count(client, many) == 6
+        # Counted from there on like any other store.
+        put_record(client, none, "first", b"1")
+        assert client.delete(f"{STORES}/{many}/records/m0").status_code == 204
+        assert record_count(client, none) == 1
+        assert record_count(client, many) == 5
+    if not server.backend.is_scaleout:
+        db = sqlite3.connect(server.data_dir / "openkvs.db")
+        try:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        finally:
+            db.close()

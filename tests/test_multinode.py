@@ -78,6 +78,10 @@ def test_writes_through_one_node_are_read_through_the_other_at_once(deployment) 
         assert stats["writeCount"] == 40
         assert stats["deleteCount"] == 1
         assert stats["readCount"] == 40
+        # The record count is kept in the writing transaction: exact through either node.
+        for client in (a, b):
+            counted = client.get(f"/v2/key-value-stores/{store}").json()["data"]["stats"]
+            assert counted["recordCount"] == 1  # "large"; "small" was deleted
 
 
 def test_store_names_stay_unique_when_two_nodes_create_at_once(deployment) -> None:  # type: ignore[no-untyped-def]

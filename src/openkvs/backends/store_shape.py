@@ -11,7 +11,7 @@ from openkvs.core.models import Stats, Store
 STORE_COLUMNS = (
     "s.id, s.name, s.title, s.user_id, u.username, s.created_at, s.modified_at, s.accessed_at, "
     "s.general_access, s.schema, s.secret, s.read_count, s.write_count, s.delete_count, "
-    "s.list_count, s.storage_bytes"
+    "s.list_count, s.storage_bytes, s.record_count"
 )
 STORE_SELECT = f"SELECT {STORE_COLUMNS} FROM stores s JOIN users u ON u.id = s.user_id"
 
@@ -35,5 +35,5 @@ def store_from_row(row: tuple[Any, ...]) -> Store:
         general_access=row[8],
         schema=json.loads(row[9]) if row[9] is not None else None,
         secret=row[10],
-        stats=Stats(row[11], row[12], row[13], row[14], row[15]),
+        stats=Stats(row[11], row[12], row[13], row[14], row[15], row[16]),
     )

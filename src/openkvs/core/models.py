@@ -30,6 +30,7 @@ class Stats:
     delete_count: int = 0
     list_count: int = 0
     storage_bytes: int = 0
+    record_count: int = 0  # an openkvs addition: records in the store
 
 
 @dataclass(slots=True)

@@ -70,10 +70,14 @@ async def redirect_to_console(app: OpenKvs, ctx: Ctx) -> None:
 
 
 async def console_page(app: OpenKvs, ctx: Ctx) -> None:
-    """An asset by name, or the page itself for any other path under /console/."""
+    """An asset by name, or the page itself for any other path under /console/.
+
+    Everything under assets/ is an asset or a 404, the folder itself (no file name) included.
+    """
     path = ctx.params.get("path", "")
-    if path.startswith("assets/"):
-        asset = ASSETS.get(path.removeprefix("assets/"))
+    folder, _, name = path.partition("/")
+    if folder == "assets":
+        asset = ASSETS.get(name)
         if asset is None:
             raise ApiError(404, "page-not-found", "The requested page was not found.")
         data, kind, etag = asset

@@ -52,6 +52,7 @@ def store_json(store: Store, public_base: str, owner: bool) -> dict[str, Any]:
             "listCount": stats.list_count,
             "storageBytes": stats.storage_bytes,
             "s3StorageBytes": stats.storage_bytes,
+            "recordCount": stats.record_count,  # openkvs addition
         },
     }
     if store.title is not None:

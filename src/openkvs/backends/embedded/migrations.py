@@ -55,6 +55,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE bodies (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
     CREATE TABLE dead_blobs (blob TEXT PRIMARY KEY);
     """,
+    # 2: stats.recordCount (an openkvs addition), kept by every record write and delete;
+    # existing stores are counted once here (the records' primary key index answers it)
+    """
+    ALTER TABLE stores ADD COLUMN record_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE stores SET record_count =
+        (SELECT count(*) FROM records WHERE records.store_id = stores.id);
+    """,
 ]
 
 

@@ -15,12 +15,15 @@ from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
+# ?4 is 1 when the write created the key, 0 when it replaced a record (stats.recordCount).
 WRITE_STATS = (
     "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + ?1, "
+    "record_count = record_count + ?4, "
     "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
 )
 DELETE_STATS = (
     "UPDATE stores SET delete_count = delete_count + 1, storage_bytes = storage_bytes - ?1, "
+    "record_count = record_count - 1, "
     "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
 )
 
@@ -139,10 +142,7 @@ class RecordRows(EmbeddedState):
                     conn.execute("DELETE FROM bodies WHERE id = ?", (old[2],))
                 if old[3] is not None:
                     conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
-            conn.execute(
-                WRITE_STATS,
-                (delta, modified, store_id),
-            )
+            conn.execute(WRITE_STATS, (delta, modified, store_id, 0 if old else 1))
             if blob is not None:
                 after.append(lambda: self._files.publish(blob))
             if old and old[3] is not None:

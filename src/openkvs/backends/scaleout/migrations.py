@@ -66,6 +66,14 @@ MIGRATIONS: list[str] = [
         dead_at bigint NOT NULL
     );
     """,
+    # 2: stats.recordCount (an openkvs addition), kept by every record write and delete;
+    # existing stores are counted once here, in the same transaction as the new column
+    """
+    ALTER TABLE stores ADD COLUMN record_count bigint NOT NULL DEFAULT 0;
+    UPDATE stores s SET record_count = c.n
+        FROM (SELECT store_id, count(*) AS n FROM records GROUP BY store_id) c
+        WHERE c.store_id = s.id;
+    """,
 ]
 
 

@@ -17,12 +17,15 @@ from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
 log = logging.getLogger("openkvs.scaleout")
 RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body, object"
+# $4 is 1 when the write created the key, 0 when it replaced a record (stats.recordCount).
 WRITE_STATS = (
     "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + $2, "
+    "record_count = record_count + $4, "
     "modified_at = $3, accessed_at = greatest(accessed_at, $3) WHERE id = $1"
 )
 DELETE_STATS = (
     "UPDATE stores SET delete_count = delete_count + 1, storage_bytes = storage_bytes - $2, "
+    "record_count = record_count - 1, "
     "modified_at = $3, accessed_at = greatest(accessed_at, $3) WHERE id = $1"
 )
 OLD_RECORD = "SELECT etag, size, object FROM records WHERE store_id = $1 AND key = $2"
@@ -158,7 +161,7 @@ class RecordRows(ScaleOutState):
                 delta -= old[1]
                 if old[2] is not None:
                     await conn.execute(BURY, old[2], record.modified_at)
-            await conn.execute(WRITE_STATS, store_id, delta, record.modified_at)
+            await conn.execute(WRITE_STATS, store_id, delta, record.modified_at, 0 if old else 1)
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -67,6 +67,12 @@ export function formatCount(n) {
   return Number(n || 0).toLocaleString("en-US");
 }
 
+/** A store's record count (stats.recordCount, an openkvs addition): "—" if the API has none. */
+export function formatRecordCount(stats) {
+  const count = stats?.recordCount;
+  return typeof count === "number" ? formatCount(count) : "—";
+}
+
 /** A store's label: its name, or its id for an unnamed store. */
 export function storeLabel(store) {
   return store.name || store.id;

@@ -70,7 +70,7 @@ function contentTypeLoader(store, signal) {
   return (cell) => observer.observe(cell);
 }
 
-function keyRow(store, item, watchType) {
+function keyRow(store, item, watchType, onDeleted) {
   const typeCell = h(
     "td",
     { class: "ctype", dataset: { key: item.key, testid: "key-content-type" } },
@@ -97,6 +97,7 @@ function keyRow(store, item, watchType) {
         await api.deleteRecord(store.id, item.key);
         row.remove();
         showNotice(`Deleted the record ${item.key}.`);
+        onDeleted?.();
       }),
     );
   }
@@ -136,7 +137,8 @@ function filterForm(store, state) {
   return form;
 }
 
-export function keysPanel(store, route, page) {
+/** `onDeleted` is called after a record is deleted from the table. */
+export function keysPanel(store, route, page, onDeleted) {
   const state = pageState(route);
   const tbody = h("tbody", {}, h("tr", {}, h("td", { colspan: 4, class: "muted" }, "Loading…")));
   const range = h("span", { id: "keys-range", class: "muted" });
@@ -165,11 +167,11 @@ export function keysPanel(store, route, page) {
     ),
     h("div", { class: "pager" }, prev, next, h("span", { class: "spacer" }), range),
   );
-  load(store, state, page, { tbody, range, prev, next }).catch(showError);
+  load(store, state, page, { tbody, range, prev, next, onDeleted }).catch(showError);
   return panel;
 }
 
-async function load(store, state, page, { tbody, range, prev, next }) {
+async function load(store, state, page, { tbody, range, prev, next, onDeleted }) {
   let list;
   try {
     list = await api.listKeys(store.id, {
@@ -186,7 +188,7 @@ async function load(store, state, page, { tbody, range, prev, next }) {
   }
   if (!page.alive()) return;
   const watchType = contentTypeLoader(store, page.signal);
-  tbody.replaceChildren(...list.items.map((item) => keyRow(store, item, watchType)));
+  tbody.replaceChildren(...list.items.map((item) => keyRow(store, item, watchType, onDeleted)));
   if (list.items.length === 0) {
     const text = state.prefix ? `No keys start with "${state.prefix}".` : "No records yet.";
     tbody.append(h("tr", { id: "keys-empty" }, h("td", { colspan: 4, class: "muted" }, text)));

@@ -2,9 +2,17 @@
 
 import { ACCESS_OPTIONS, accessLabel } from "./access.js";
 import { api } from "./api.js";
-import { actionButton, formatBytes, formatCount, formatDate, h, storeLabel } from "./dom.js";
+import {
+  actionButton,
+  formatBytes,
+  formatCount,
+  formatDate,
+  formatRecordCount,
+  h,
+  storeLabel,
+} from "./dom.js";
 import { keysPanel } from "./keys-table.js";
-import { showNotice } from "./messages.js";
+import { showError, showNotice } from "./messages.js";
 import { navigate, storeHref } from "./router.js";
 import { uploadPanel } from "./upload.js";
 
@@ -22,6 +30,7 @@ function factsList(store) {
     fact("Owner", store.username || "—"),
     fact("Created", formatDate(store.createdAt)),
     fact("Modified", formatDate(store.modifiedAt)),
+    fact("Records", formatRecordCount(stats), "store-records"),
     fact("Size", formatBytes(stats.storageBytes ?? 0), "store-size"),
     fact("General access", accessLabel(store.generalAccess), "store-access"),
     fact(
@@ -142,15 +151,19 @@ export async function renderStore(main, route, page) {
   document.title = `${storeLabel(store)} · openkvs`;
   if (route.storeId !== store.id) history.replaceState(history.state, "", storeHref(store.id));
   const owner = Boolean(store.urlSigningSecretKey);
+  const facts = h("section", { class: "panel" }, h("h2", {}, "Store"), factsList(store));
+  // A record deleted from the keys table: the store's count and size as the API has them now.
+  const refreshFacts = () =>
+    api
+      .getStore(store.id)
+      .then((fresh) => {
+        if (page.alive()) facts.querySelector("#store-facts").replaceWith(factsList(fresh));
+      })
+      .catch(showError);
   section.append(
-    h(
-      "div",
-      { class: "columns" },
-      h("section", { class: "panel" }, h("h2", {}, "Store"), factsList(store)),
-      owner ? settingsPanel(store) : null,
-    ),
+    h("div", { class: "columns" }, facts, owner ? settingsPanel(store) : null),
     owner ? uploadPanel(store, reload) : null,
-    keysPanel(store, route, page),
+    keysPanel(store, route, page, refreshFacts),
   );
   if (!owner) showNotice("You can read this store, but only its owner can change it.");
 }

@@ -1,11 +1,12 @@
 // The stores page: the user's stores (named and unnamed), sorted by creation, paged; create one.
 
 import { api } from "./api.js";
-import { actionButton, formatBytes, formatDate, h } from "./dom.js";
+import { actionButton, formatBytes, formatDate, formatRecordCount, h } from "./dom.js";
 import { accessLabel } from "./access.js";
 import { navigate, storeHref } from "./router.js";
 
 const PAGE_SIZES = [20, 50, 100];
+const HEADINGS = ["Name", "ID", "Created", "Modified", "Records", "Size", "General access"];
 
 function pageState(query) {
   const limit = PAGE_SIZES.includes(Number(query.get("limit"))) ? Number(query.get("limit")) : 20;
@@ -65,6 +66,7 @@ function storeRow(store) {
     h("td", { class: "mono" }, store.id),
     h("td", { title: store.createdAt }, formatDate(store.createdAt)),
     h("td", { title: store.modifiedAt }, formatDate(store.modifiedAt)),
+    h("td", { class: "num record-count" }, formatRecordCount(store.stats)),
     h("td", { class: "num" }, formatBytes(store.stats?.storageBytes ?? 0)),
     h("td", {}, accessLabel(store.generalAccess)),
   );
@@ -89,7 +91,11 @@ export async function renderStores(main, route, page) {
   size.addEventListener("change", () =>
     navigate(pageHref({ ...state, offset: 0, limit: Number(size.value) })),
   );
-  const tbody = h("tbody", {}, h("tr", {}, h("td", { colspan: 6, class: "muted" }, "Loading…")));
+  const tbody = h(
+    "tbody",
+    {},
+    h("tr", {}, h("td", { colspan: HEADINGS.length, class: "muted" }, "Loading…")),
+  );
   const range = h("span", { id: "stores-range", class: "muted" });
   const prev = h("a", { id: "stores-prev", class: "btn", role: "button" }, "← Previous");
   const next = h("a", { id: "stores-next", class: "btn", role: "button" }, "Next →");
@@ -108,9 +114,7 @@ export async function renderStores(main, route, page) {
           h(
             "tr",
             {},
-            ["Name", "ID", "Created", "Modified", "Size", "General access"].map((t) =>
-              h("th", {}, t),
-            ),
+            HEADINGS.map((t) => h("th", {}, t)),
           ),
         ),
         tbody,
@@ -128,7 +132,9 @@ export async function renderStores(main, route, page) {
   tbody.replaceChildren(...list.items.map(storeRow));
   if (list.items.length === 0) {
     const text = list.total ? "No stores on this page." : "No stores yet: create one above.";
-    tbody.append(h("tr", { id: "stores-empty" }, h("td", { colspan: 6, class: "muted" }, text)));
+    tbody.append(
+      h("tr", { id: "stores-empty" }, h("td", { colspan: HEADINGS.length, class: "muted" }, text)),
+    );
   }
   const first = list.total ? state.offset + 1 : 0;
   range.textContent = `${first}–${state.offset + list.items.length} of ${list.total}`;
