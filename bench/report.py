@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bench.tools import Machine
 from bench.workloads import (
     DOWN,
+    FLOOR,
     MIB_S,
     NGINX,
     OPENKVS,
@@ -67,6 +68,43 @@ class Target:
     ratio: str
     goal: str
     verdict: str
+    floor: str = "-"  # the same figure for the floor (bench/floor_app.py)
+
+
+def _floor_ratio(floor: float | None, yardstick: float | None) -> str:
+    return "-" if floor is None or not yardstick else f"{floor / yardstick:.2f}x"
+
+
+def floor_section(data: ReportInput) -> list[str]:
+    """openkvs's medians as a share of the floor's: how much of what Python can do it does."""
+    rows = []
+    for workload in data.workloads:
+        if FLOOR not in workload.systems:
+            continue
+        for metric in workload.metrics:
+            mine = median(data.runs, workload.wid, OPENKVS, metric)
+            floor = median(data.runs, workload.wid, FLOOR, metric)
+            if mine is None or not floor:
+                continue
+            share = mine / floor if metric.higher_is_better else floor / mine
+            rows.append(
+                [workload.wid, metric.label, fmt(metric, mine), fmt(metric, floor), f"{share:.0%}"]
+            )
+    if not rows:
+        return []
+    return [
+        "## openkvs against the floor",
+        "",
+        "The floor (`bench/floor_app.py`) is a Python ASGI app that stores nothing, checks "
+        "nothing and routes nothing, served by the same HTTP stack as `openkvs serve` "
+        "(`openkvs.serving`: Granian embedded, uvloop). No Python server on this stack can beat "
+        "it, so a target its ratio misses (column *Floor* above) is out of reach for openkvs "
+        "as a Python program on this machine. *Share*: openkvs's figure as a share of the "
+        "floor's (for latency, the floor's over openkvs's).",
+        "",
+        *_table(["Workload", "Metric", "openkvs", "Floor", "Share"], rows),
+        "",
+    ]
 
 
 def _verdict(ok: bool | None) -> str:
@@ -85,6 +123,7 @@ def targets(data: ReportInput) -> list[Target]:
             return
         mine = median(runs, wid, OPENKVS, metric)
         theirs = median(runs, wid, other, metric)
+        floor = median(runs, wid, FLOOR, metric)
         ratio = mine / theirs if mine is not None and theirs else None
         out.append(
             Target(
@@ -94,6 +133,7 @@ def targets(data: ReportInput) -> list[Target]:
                 "n/a" if ratio is None else f"{ratio:.2f}x",
                 f">= {goal:g}x",
                 _verdict(None if ratio is None else ratio >= goal),
+                _floor_ratio(floor, theirs),
             )
         )
 
@@ -134,6 +174,7 @@ def targets(data: ReportInput) -> list[Target]:
                 "n/a" if ratio is None else f"{ratio:.2f}x",
                 "<= 2x",
                 _verdict(None if ratio is None else ratio <= 2),
+                _floor_ratio(median(runs, "W5", FLOOR, P99), theirs),
             )
         )
     limit_target("W6", P50, 20, "W6 keys page p50", "ms", at_most=True)
@@ -274,10 +315,12 @@ def render(data: ReportInput) -> str:
     lines += [*_table(["Item", "Value"], rows), ""]
     lines += ["## Targets", ""]
     target_rows = [
-        [t.name, t.openkvs, t.yardstick, t.ratio, t.goal, f"**{t.verdict}**"] for t in targets(data)
+        [t.name, t.openkvs, t.yardstick, t.ratio, t.goal, f"**{t.verdict}**", t.floor]
+        for t in targets(data)
     ]
-    lines += _table(["Target", "openkvs", "Yardstick", "Ratio", "Goal", "Result"], target_rows)
-    lines += ["", "## Results", ""]
+    header = ["Target", "openkvs", "Yardstick", "Ratio", "Goal", "Result", "Floor"]
+    lines += _table(header, target_rows)
+    lines += ["", *floor_section(data), "## Results", ""]
     if data.failures:
         lines += ["Failures:", "", *(f"- {f}" for f in data.failures), ""]
     for workload in data.workloads:

@@ -21,9 +21,20 @@ from bench.large import make_file
 from bench.populate import ensure_key_store
 from bench.procs import BenchError, ProcGroup, group_pids, listening_ports
 from bench.report import ReportInput, render
-from bench.systems import Nginx, OpenKvs, SeaweedFS
+from bench.systems import Floor, Nginx, OpenKvs, SeaweedFS
 from bench.tools import REPO, ensure_apt_tools, machine, versions
-from bench.workloads import BY_ID, NGINX, OPENKVS, SEAWEEDFS, WORKLOADS, Context, KiB, MiB, Run
+from bench.workloads import (
+    BY_ID,
+    FLOOR,
+    NGINX,
+    OPENKVS,
+    SEAWEEDFS,
+    WORKLOADS,
+    Context,
+    KiB,
+    MiB,
+    Run,
+)
 from bench.wrk import run_wrk
 
 FULL_W6_KEYS = 1_000_000
@@ -150,12 +161,16 @@ def main(argv: list[str] | None = None) -> int:
             nginx.start()
             ctx.systems[NGINX] = nginx
             configs["nginx.conf"] = (nginx.root / "nginx.conf").read_text()
+        if FLOOR in needed:
+            floor = Floor(group, work_dir / "floor")
+            floor.start()
+            ctx.systems[FLOOR] = floor
         if "W7" in selected:
             ctx.w7_bytes = QUICK_W7_BYTES if args.quick else FULL_W7_BYTES
             ctx.w7_file = work_dir / "w7.bin"
             ctx.w7_sha256 = make_file(ctx.w7_file, ctx.w7_bytes)
             labels[("W7", OPENKVS)] = f"openkvs ({ctx.w7_bytes // MiB} MiB record)"
-        warm_up(ctx, [s for s in (OPENKVS, SEAWEEDFS, NGINX) if s in ctx.systems])
+        warm_up(ctx, [s for s in (OPENKVS, SEAWEEDFS, NGINX, FLOOR) if s in ctx.systems])
 
         for rnd in range(1, args.rounds + 1):
             print(f"--- round {rnd}/{args.rounds}", flush=True)

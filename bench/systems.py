@@ -1,10 +1,12 @@
 """The systems under test: openkvs (embedded store, strict durability), SeaweedFS's S3 gateway
-(`weed mini`, anonymous access) and nginx (static files, one worker). All on 127.0.0.1."""
+(`weed mini`, anonymous access), nginx (static files, one worker), and the floor (a Python ASGI
+app that stores nothing, on openkvs's HTTP stack: bench/floor_app.py). All on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -283,4 +285,43 @@ class Nginx(System):
         tmp.write_bytes(body)
         tmp.chmod(0o644)
         tmp.replace(target)
+        self._check_get(key, body)
+
+
+class Floor(System):
+    """bench/floor_app.py: a Python ASGI app with no storage on openkvs's HTTP stack."""
+
+    def __init__(self, group: ProcGroup, root: Path) -> None:
+        self.group = group
+        self.root = root
+        self.name = "floor"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_ports(1)[0]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.floor_app",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
+        self.proc = self.group.spawn(self.name, command, self.root / "floor.log")
+        probe = b"floor-probe"
+
+        def ready() -> bool:
+            status, _ = http_request(self.port, "PUT", self.record_path("readiness"), probe)
+            return status == 201
+
+        wait_until("PUT on /r/readiness", ready, self.proc)
+
+    def record_path(self, key: str) -> str:
+        return f"/r/{key}"
+
+    def ensure_record(self, key: str, body: bytes) -> None:
+        status, answer = http_request(self.port, "PUT", self.record_path(key), body)
+        if status != 201:
+            raise BenchError(f"floor: PUT {key}: {status} {answer[:200]!r}")
         self._check_get(key, body)

@@ -19,6 +19,7 @@ MiB = 1024 * 1024
 OPENKVS = "openkvs"
 SEAWEEDFS = "SeaweedFS"
 NGINX = "nginx"
+FLOOR = "floor"
 
 
 @dataclass(frozen=True)
@@ -183,35 +184,35 @@ WORKLOADS: list[Workload] = [
     Workload(
         "W1",
         "GET a 1 KiB record, 64 connections",
-        (OPENKVS, SEAWEEDFS, NGINX),
+        (OPENKVS, SEAWEEDFS, NGINX, FLOOR),
         (REQ_S,),
         get_workload("W1", KiB, 64, "rps"),
     ),
     Workload(
         "W2",
         "PUT 1 KiB records to distinct keys, 64 connections",
-        (OPENKVS, SEAWEEDFS),
+        (OPENKVS, SEAWEEDFS, FLOOR),
         (REQ_S,),
         put_workload("W2", KiB, 64, "rps"),
     ),
     Workload(
         "W3",
         "GET a 1 MiB record, 16 connections",
-        (OPENKVS, SEAWEEDFS, NGINX),
+        (OPENKVS, SEAWEEDFS, NGINX, FLOOR),
         (MIB_S,),
         get_workload("W3", MiB, 16, "mib_s"),
     ),
     Workload(
         "W4",
         "PUT 1 MiB records to distinct keys, 16 connections",
-        (OPENKVS, SEAWEEDFS),
+        (OPENKVS, SEAWEEDFS, FLOOR),
         (MIB_S,),
         put_workload("W4", MiB, 16, "mib_s"),
     ),
     Workload(
         "W5",
         "GET a 10 KiB record over one connection (latency)",
-        (OPENKVS, SEAWEEDFS, NGINX),
+        (OPENKVS, SEAWEEDFS, NGINX, FLOOR),
         (P50, P99),
         get_workload("W5", 10 * KiB, 1, "latency"),
     ),
