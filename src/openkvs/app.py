@@ -20,7 +20,7 @@ from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
 from openkvs.core.stores import StoreAccess
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
-from openkvs.http.routes import build_router
+from openkvs.http.routes import RECORD_PATH, build_router, record_endpoint
 
 log = logging.getLogger("openkvs")
 access_log = logging.getLogger("openkvs.access")
@@ -75,6 +75,7 @@ class OpenKvs:
         self.access = StoreAccess(backend, settings.default_general_access)
         self.records = RecordReader(backend)
         self.router = build_router(self)
+        self.record_endpoint = record_endpoint(self)
         self.record_limiter = RateLimiter(settings.rate_limit_records or 0)
         self.store_limiter = RateLimiter(settings.rate_limit_store or 0)
         self._background: list[asyncio.Task[None]] = []
@@ -181,6 +182,11 @@ class OpenKvs:
             # One literal trailing slash is tolerated; an encoded one (%2F) belongs to a key.
             if len(path) > 1 and scope.get("raw_path", b"").endswith(b"/"):
                 scope = {**scope, "path": path[:-1]}
+            record = RECORD_PATH.match(scope["path"])
+            if record is not None:
+                ctx.params = record.groupdict()
+                await self.record_endpoint.dispatch(ctx)
+                return ctx.status
             scope["openkvs.ctx"] = ctx
             await self.router(scope, ctx.receive, ctx.send)
             return ctx.status

@@ -55,8 +55,9 @@ class Ctx:
         self.headers: dict[str, str] = {
             k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
         }
-        self.query: dict[str, str] = dict(
-            parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query = scope["query_string"]
+        self.query: dict[str, str] = (
+            dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
         )
         self.params: dict[str, str] = {}
         self.user: User | None = None
