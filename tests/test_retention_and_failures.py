@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from tests.http_helpers import poll
 from tests.server_process import MakeServer, ServerProcess
 from tests.store_inspection import sql
 
@@ -47,9 +48,14 @@ def test_a_server_error_carries_a_request_id_the_log_has_and_no_trace(
     with httpx.Client(base_url=proc.url, headers=auth, timeout=30) as client:
         store_id = client.post("/v2/key-value-stores", params={"name": "x"}).json()["data"]["id"]
         # Damage the stored schema behind the server's back (in SQLite or PostgreSQL), so
-        # reading the store must fail.
+        # reading the store must fail. The embedded store keeps rows it read in memory and
+        # notices another process's commit within its poll interval (read_cache.py): poll.
         sql(proc, "UPDATE stores SET schema = '{not json' WHERE id = ?", store_id)
-        response = client.get(f"/v2/key-value-stores/{store_id}")
+        response = poll(
+            lambda: client.get(f"/v2/key-value-stores/{store_id}"),
+            lambda r: r.status_code != 200,
+            timeout=5.0,
+        )
     assert response.status_code == 500
     request_id = response.headers["x-request-id"]
     body = response.json()

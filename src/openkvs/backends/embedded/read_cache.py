@@ -9,10 +9,12 @@ committed state, and a read never goes back to an older state than one already s
 
 Tokens are kept too, but `openkvs token revoke` changes them from another process; the writer
 thread watches for commits by other processes (`PRAGMA data_version` on its own connection,
-every ACCOUNTS_POLL_SECONDS) and drops the tokens when it sees one, and the command waits
-longer than that before it returns. Checking on the event loop instead would cost a SQLite call
-per request, and each call there, releasing and retaking the GIL under load, costs more than the
-query itself. An unknown token is never kept, so a new one works at once.
+every ACCOUNTS_POLL_SECONDS) and drops everything kept when it sees one, and the command waits
+longer than that before it returns. (Anything else another process writes into the database
+behind the server's back is noticed the same way, within that interval.) Checking on the event
+loop instead would cost a SQLite call per request, and each call there, releasing and retaking
+the GIL under load, costs more than the query itself. An unknown token is never kept, so a new
+one works at once.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class ReadCache:
     # any thread
     def accounts_changed(self) -> None:
         self.accounts_epoch += 1
+
+    def foreign_commit(self) -> None:
+        """Another process committed: drop everything, tokens and rows alike."""
+        self.accounts_epoch += 1
+        self.epoch += 1
 
     # event loop
     def token(self, token_hash: str) -> Any:

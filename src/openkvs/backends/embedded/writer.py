@@ -66,7 +66,7 @@ class Writer:
             version = _data_version(conn)
             if version != seen:
                 seen = version
-                self._cache.accounts_changed()
+                self._cache.foreign_commit()
             if item is False:
                 continue
             if item is None:
