@@ -14,7 +14,7 @@ import argparse
 import hashlib
 from typing import Any
 
-from openkvs.serving import serve
+from openkvs.serving import check_port_free, serve
 
 DROPPED_PREFIXES = ("w2-", "w4-")
 
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    check_port_free(args.host, args.port)
     serve(FloorApp(), args.host, args.port)
 
 

@@ -11,74 +11,54 @@ set -euo pipefail
 
 PG_BIN="${OPENKVS_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
-# strace, for tests/test_reliability_fsync_audit.py (it traces the server's writes and fsyncs).
-if ! command -v strace >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ]; then
-        STRACE_SUDO=()
-    elif command -v sudo >/dev/null 2>&1; then
-        STRACE_SUDO=(sudo)
-    else
-        echo "install_services.sh: strace is missing and this is not root; install strace" >&2
-        exit 1
+# apt_install WHAT WHY PACKAGE...: install the packages with apt-get (as root, or through sudo),
+# or explain what is missing and stop.
+apt_install() {
+    local what=$1 why=$2
+    shift 2
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "install_services.sh: $what is missing and this is not root; install $what" >&2
+            exit 1
+        fi
+        sudo=(sudo)
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "install_services.sh: strace is missing and there is no apt-get; install strace" >&2
+        echo "install_services.sh: $what is missing and there is no apt-get; install $what" >&2
         exit 1
     fi
-    echo "Installing strace for the durability audit (apt-get install strace)..."
+    echo "Installing $what $why (apt-get install $*)..."
     export DEBIAN_FRONTEND=noninteractive
-    "${STRACE_SUDO[@]}" apt-get update -q
-    "${STRACE_SUDO[@]}" apt-get install -y -q --no-install-recommends strace
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@"
+}
+
+# strace, for tests/test_reliability_fsync_audit.py (it traces the server's writes and fsyncs).
+if ! command -v strace >/dev/null 2>&1; then
+    apt_install strace "for the durability audit" strace
 fi
 
 # Chromium, for the web console's browser tests (tests/test_console.py drives /usr/bin/chromium
 # through Playwright; no browser is downloaded).
 if [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        CHROMIUM_SUDO=()
-    elif command -v sudo >/dev/null 2>&1; then
-        CHROMIUM_SUDO=(sudo)
-    else
-        echo "install_services.sh: chromium is missing and this is not root; install chromium" >&2
-        exit 1
-    fi
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "install_services.sh: chromium is missing and there is no apt-get; install it" >&2
-        exit 1
-    fi
-    echo "Installing Chromium for the console's browser tests (apt-get install chromium)..."
-    export DEBIAN_FRONTEND=noninteractive
-    "${CHROMIUM_SUDO[@]}" apt-get update -q
-    "${CHROMIUM_SUDO[@]}" apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+    apt_install chromium "for the console's browser tests" chromium fonts-dejavu-core
 fi
 
 if [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_dump" ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-else
-    echo "install_services.sh: PostgreSQL 15 is missing ($PG_BIN/postgres) and this is not root;" >&2
-    echo "install the postgresql-15 package, or set OPENKVS_TEST_PG_BIN" >&2
-    exit 1
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_services.sh: no apt-get; install PostgreSQL 15 and set OPENKVS_TEST_PG_BIN" >&2
-    exit 1
-fi
-
-echo "Installing PostgreSQL 15 for the scale-out tests (apt-get install postgresql-15)..."
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-# The package's post-install may try to create and start a default cluster; the tests do not use
-# it (they run their own on a free port), so it is stopped if it was started.
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends postgresql-15
+# PostgreSQL 15 (or set OPENKVS_TEST_PG_BIN). The package's post-install may create and start a
+# default cluster; the tests do not use it (they run their own on a free port): it is stopped.
+apt_install "PostgreSQL 15 ($PG_BIN/postgres, or set OPENKVS_TEST_PG_BIN)" "for the scale-out tests" \
+    postgresql-15
 if command -v pg_ctlcluster >/dev/null 2>&1; then
-    "${SUDO[@]}" pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+    if [ "$(id -u)" -eq 0 ]; then
+        pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+    else
+        sudo pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+    fi
 fi
 
 if [ ! -x "$PG_BIN/postgres" ]; then

@@ -43,8 +43,8 @@ class PortInUse(Exception):
 
 
 def serve(app: Any, host: str, port: int) -> bool:
-    """Serve until SIGINT or SIGTERM; False when the app failed to start."""
-    check_port_free(host, port)
+    """Serve until SIGINT or SIGTERM; False when the app failed to start. Call check_port_free
+    first: Granian itself would share a port that is in use."""
     # Granian's own start-up chatter, including its "experimental" note on embedded mode.
     logging.getLogger("_granian").setLevel(logging.ERROR)
     return uvloop.run(_serve(app, host, port))
