@@ -19,6 +19,7 @@ from tests.http_helpers import (
     assert_error,
     create_store,
     get_store,
+    owner_client,
     poll,
     put_record,
     unique_name,
@@ -302,9 +303,7 @@ def test_record_count_is_exact_under_concurrent_writes_and_deletes(
 
 def test_record_count_is_kept_across_a_restart(make_server: MakeServer) -> None:
     server = make_server()
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
-    ) as client:
+    with owner_client(server) as client:
         full = create_store(client, unique_name("full"))["id"]
         emptied = create_store(client, unique_name("emptied"))["id"]
         for n in range(5):
@@ -316,9 +315,7 @@ def test_record_count_is_kept_across_a_restart(make_server: MakeServer) -> None:
 
     server.kill()  # no clean shutdown: the counts were committed with the writes
     server.start()
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
-    ) as client:
+    with owner_client(server) as client:
         assert record_count(client, full) == 4
         assert record_count(client, emptied) == 0
         assert listed_record_count(client, full) == 4
@@ -332,9 +329,7 @@ def test_record_count_is_backfilled_when_an_older_store_is_migrated(
     """A store made before record_count existed (schema version 1) gets every store's count
     from its records on the first start of this version, then keeps it."""
     server = make_server()
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
-    ) as client:
+    with owner_client(server) as client:
         many = create_store(client, unique_name("many"))["id"]
         none = create_store(client, unique_name("none"))["id"]
         unnamed = create_store(client)["id"]
@@ -364,9 +359,7 @@ def test_record_count_is_backfilled_when_an_older_store_is_migrated(
             db.close()
 
     server.start()
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=60
-    ) as client:
+    with owner_client(server) as client:
         assert record_count(client, many) == 6
         assert record_count(client, none) == 0
         assert record_count(client, unnamed) == 1

@@ -53,6 +53,17 @@ async function ensureUser(page) {
   return me.username;
 }
 
+// A page of its own in place of a view: a heading, a sentence and a link back to the stores.
+function pagePanel(id, title, text, linkText) {
+  return h(
+    "section",
+    { id, class: "panel" },
+    h("h1", {}, title),
+    h("p", {}, text),
+    h("a", { href: "./" }, linkText),
+  );
+}
+
 const VIEWS = {
   stores: renderStores,
   store: renderStore,
@@ -77,12 +88,11 @@ async function render({ notice = null } = {}) {
     const view = VIEWS[route.name];
     if (!view) {
       main.append(
-        h(
-          "section",
-          { id: "not-found-page", class: "panel" },
-          h("h1", {}, "Page not found"),
-          h("p", {}, "There is no console page at this address. "),
-          h("a", { href: "./" }, "Go to the stores"),
+        pagePanel(
+          "not-found-page",
+          "Page not found",
+          "There is no console page at this address. ",
+          "Go to the stores",
         ),
       );
       return;
@@ -98,12 +108,11 @@ async function render({ notice = null } = {}) {
       renderLogin(main, () => render({}));
     } else if (!main.hasChildNodes()) {
       main.append(
-        h(
-          "section",
-          { id: "load-failed", class: "panel" },
-          h("h1", {}, "This page could not be loaded"),
-          h("p", {}, "The error is shown above. "),
-          h("a", { href: "./" }, "Back to the stores"),
+        pagePanel(
+          "load-failed",
+          "This page could not be loaded",
+          "The error is shown above. ",
+          "Back to the stores",
         ),
       );
     }
