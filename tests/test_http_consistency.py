@@ -69,6 +69,40 @@ def test_reads_repeated_between_writes_see_each_write_at_once(
     assert http.get(f"{STORES}/~{name}").status_code == 404
 
 
+def test_store_counters_read_between_record_writes_are_current(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    """Record writes keep a store's identity in the read cache but mark its counters stale:
+    the store object, by id and by name, read many times between writes, shows each write's
+    counters at once, while the record paths go on finding the store."""
+    sid, name = str(store["id"]), str(store["name"])
+    size = 0
+    for n in range(1, 6):
+        for _ in range(5):
+            assert http.get(record_url(sid, "missing")).status_code == 404
+            http.get(f"{STORES}/{sid}")
+            http.get(f"{STORES}/~{name}")
+        body = b"x" * (n * 100)
+        put_record(http, sid, f"k{n}", body)
+        size += len(body)
+        for ref in (sid, f"~{name}"):
+            stats = http.get(f"{STORES}/{ref}").json()["data"]["stats"]
+            assert (stats["writeCount"], stats["recordCount"], stats["storageBytes"]) == (
+                n,
+                n,
+                size,
+            )
+    assert http.delete(record_url(sid, "k5")).status_code == 204
+    for ref in (sid, f"~{name}"):
+        stats = http.get(f"{STORES}/{ref}").json()["data"]["stats"]
+        assert (stats["deleteCount"], stats["recordCount"], stats["storageBytes"]) == (
+            1,
+            4,
+            size - 500,
+        )
+    assert http.get(record_url(sid, "k4")).content == b"x" * 400
+
+
 def test_concurrent_writers_never_produce_torn_reads(
     server: ServerProcess, store: dict[str, object]
 ) -> None:

@@ -7,6 +7,7 @@ holds the data directory's lock is the one that answers, and a signal to it stop
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -21,6 +22,13 @@ from granian.server.embed import Server
 # Headers beyond this are refused by the HTTP parser before the app sees them; the app's own
 # limit (app.MAX_HEADER_BYTES, 431 with the JSON envelope) is lower, so it is the one users meet.
 HTTP_BUFFER_BYTES = 128 * 1024
+
+# The cyclic garbage collector, tuned for serving: what exists at start-up is frozen out of its
+# scans, and a young-generation scan waits for 50,000 new objects rather than 700. Requests
+# make little cyclic garbage (none in the record paths), but with 64 requests in flight each
+# scan walked their live frames: under PUT load, collections took 13% of the event loop's
+# time, and this setting took PUT 1 KiB from about 8,300 to 12,000 req/s (docs/performance.md).
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -63,6 +71,8 @@ async def _serve(app: Any, host: str, port: int) -> bool:
         log_enabled=False,
         log_access=False,
     )
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.stop)

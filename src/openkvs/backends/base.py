@@ -56,9 +56,14 @@ class Backend(Protocol):
     async def revoke_token(self, token_id: str) -> bool: ...
 
     # stores
-    async def store_by_id(self, store_id: str) -> Store | None: ...
+    async def store_by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
+        """The store; without `counters`, its stats and times may be stale and the object
+        shared between callers (enough to decide access and find records, never to show)."""
+        ...
 
-    async def store_by_name(self, user_id: str, name: str) -> Store | None: ...
+    async def store_by_name(
+        self, user_id: str, name: str, *, counters: bool = True
+    ) -> Store | None: ...
 
     async def list_stores(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool

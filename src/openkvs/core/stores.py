@@ -16,11 +16,18 @@ class StoreAccess:
         self.backend = backend
         self.default_access = default_access
 
-    async def resolve(self, ref: str, user: User | None) -> tuple[Store, bool]:
-        """The store named by an id, `~name` or `username~name`; the flag says it was by name."""
+    async def resolve(
+        self, ref: str, user: User | None, counters: bool = True
+    ) -> tuple[Store, bool]:
+        """The store named by an id, `~name` or `username~name`; the flag says it was by name.
+
+        Without `counters` the store's stats and times may be stale (and the object shared):
+        enough to decide access and to find its records, never to show."""
         if "~" not in ref:
             # A malformed reference cannot name a store: no need to ask storage (D2).
-            store = await self.backend.store_by_id(ref) if STORE_ID_RE.fullmatch(ref) else None
+            if not STORE_ID_RE.fullmatch(ref):
+                raise store_not_found()
+            store = await self.backend.store_by_id(ref, counters=counters)
             if store is None:
                 raise store_not_found()
             return store, False
@@ -35,16 +42,22 @@ class StoreAccess:
             owner = user
         else:
             owner = await self.backend.user_by_username(username)
-        found = await self.backend.store_by_name(owner.id, name) if owner else None
+        found = (
+            await self.backend.store_by_name(owner.id, name, counters=counters) if owner else None
+        )
         if found is None:
             raise store_not_found()
         return found, True
 
     async def readable(
-        self, ref: str, user: User | None, signed: Callable[[Store], bool] | None = None
+        self,
+        ref: str,
+        user: User | None,
+        signed: Callable[[Store], bool] | None = None,
+        counters: bool = True,
     ) -> tuple[Store, bool]:
         """The store if the caller may read it; the flag says the caller is its owner."""
-        store, by_name = await self.resolve(ref, user)
+        store, by_name = await self.resolve(ref, user, counters)
         if user is not None and user.id == store.user_id:
             return store, True
         if anonymous_read_allowed(store, by_name, self.default_access):
@@ -53,10 +66,10 @@ class StoreAccess:
             return store, False
         raise forbidden()
 
-    async def writable(self, ref: str, user: User | None) -> Store:
+    async def writable(self, ref: str, user: User | None, counters: bool = True) -> Store:
         if user is None:
             raise token_not_provided()
-        store, _ = await self.resolve(ref, user)
+        store, _ = await self.resolve(ref, user, counters)
         if store.user_id != user.id:
             raise forbidden()
         return store

@@ -33,7 +33,9 @@ def _storage_signed(ctx: Ctx) -> Any:
 
 
 async def _listing(app: OpenKvs, ctx: Ctx) -> tuple[Store, bool, KeyRange]:
-    store, owner = await app.access.readable(ctx.params["store_id"], ctx.user, _storage_signed(ctx))
+    store, owner = await app.access.readable(
+        ctx.params["store_id"], ctx.user, _storage_signed(ctx), counters=False
+    )
     app.limit_store(ctx, store.id)
     collection = ctx.query.get("collection") or None
     flt = collection_filter(store.schema, collection) if collection is not None else None

@@ -66,7 +66,7 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         )
     signature = ctx.query.get("signature")
     signed = (lambda s: verify_record_signature(s.secret, key, signature)) if signature else None
-    store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed)
+    store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed, counters=False)
     app.limit_records(ctx, store.id)
     attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
     found = await app.backend.get_record(store.id, key)
@@ -171,7 +171,12 @@ async def _redirected(
     return True
 
 
+NO_CONDITION = WriteCondition()
+
+
 def _write_condition(ctx: Ctx) -> WriteCondition:
+    if "if-match" not in ctx.headers and "if-none-match" not in ctx.headers:
+        return NO_CONDITION
     return WriteCondition(
         if_match=parse_etag_list(ctx.headers.get("if-match")),
         if_none_match=parse_etag_list(ctx.headers.get("if-none-match")),
@@ -180,7 +185,7 @@ def _write_condition(ctx: Ctx) -> WriteCondition:
 
 async def put_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
-    store = await app.access.writable(ctx.params["store_id"], ctx.user)
+    store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
     app.limit_records(ctx, store.id)
     content_type = v.check_content_type(ctx.headers.get("content-type"))
     encoding = normalize_encoding(ctx.headers.get("content-encoding"))
@@ -204,7 +209,7 @@ async def put_record(app: OpenKvs, ctx: Ctx) -> None:
 
 async def delete_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
-    store = await app.access.writable(ctx.params["store_id"], ctx.user)
+    store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
     app.limit_records(ctx, store.id)
     await app.backend.delete_record(store.id, key, _write_condition(ctx))
     await ctx.empty(204)

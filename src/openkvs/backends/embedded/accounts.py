@@ -50,16 +50,17 @@ class AccountRows(EmbeddedState):
         return self._user("username", username)
 
     async def user_by_token_hash(self, token_hash: str) -> User | None:
-        row = self._cache.token(token_hash)
-        if row is MISSING:
+        user = self._cache.token(token_hash)
+        if user is MISSING:
             epoch = self._cache.accounts_epoch
             row = self._reader.execute(
                 "SELECT u.id, u.username, u.created_at FROM tokens t "
                 "JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND t.revoked = 0",
                 (token_hash,),
             ).fetchone()
-            self._cache.keep_token(token_hash, row, epoch)
-        return User(*row) if row else None
+            user = User(*row) if row else None
+            self._cache.keep_token(token_hash, user, epoch)
+        return user  # type: ignore[no-any-return]
 
     async def add_token(self, user_id: str, token_hash: str, name: str) -> TokenInfo:
         token_id = random_id()

@@ -13,7 +13,7 @@ from openkvs.backends.background import BackgroundWork
 from openkvs.backends.embedded.accounts import AccountRows
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.migrations import migrate
-from openkvs.backends.embedded.read_cache import ReadCache
+from openkvs.backends.embedded.read_cache import ReadCache, counters_changed
 from openkvs.backends.embedded.record_rows import RecordRows
 from openkvs.backends.embedded.state import After
 from openkvs.backends.embedded.store_rows import StoreRows
@@ -119,6 +119,6 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             conn.executemany("DELETE FROM dead_blobs WHERE blob = ?", [(n,) for n in cleared])
 
         try:
-            await self._writer.run(op)
+            await self._writer.run(op, changes=[counters_changed(sid) for sid in batch])
         finally:
             self.stats.flushed()

@@ -1,11 +1,14 @@
 """Store and record rows kept in memory between writes, exact without asking SQLite.
 
 Only this process writes stores and records (its data directory lock says so), and every write
-commits on the writer thread, which brackets each COMMIT: `committing` is set before it, and
-`epoch` moves after it. A lookup on the event loop uses the cache only when no commit is under
-way and none has ended since it last looked (else it drops everything), and keeps a row it read
-only if no commit began or ended meanwhile. So a cached row is never older than the newest
-committed state, and a read never goes back to an older state than one already served.
+commits on the writer thread. After each COMMIT, and before it answers any write of the batch,
+the writer queues what the batch changed (`committed`). Lookups run on the event loop: each
+first applies the queued changes (`refresh`), then uses a kept row or reads SQLite and keeps
+what it read. Read and keep happen with no await in between, so a row read from a snapshot older
+than some commit is kept only until the change that commit queued is applied, which is before
+the loop runs anything that follows the write's answer. So no read goes back to a state older
+than one already answered, and a record write drops only its own record and marks its store's
+counters stale, so a store's identity (owner, access, schema, secret) stays kept across writes.
 
 Tokens are kept too, but `openkvs token revoke` changes them from another process; the writer
 thread watches for commits by other processes (`PRAGMA data_version` on its own connection,
@@ -19,22 +22,51 @@ one works at once.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable
 from typing import Any
+
+from openkvs.core.models import Store
 
 # Inline bodies kept, in all; one record's body is kept only up to RECORD_BODY_LIMIT.
 RECORD_BYTES_LIMIT = 32 * 1024 * 1024
 RECORD_BODY_LIMIT = 64 * 1024
 ENTRIES_LIMIT = 100_000
+QUEUED_LIMIT = 10_000
 ACCOUNTS_POLL_SECONDS = 0.02
 MISSING: Any = object()
+
+# What a committed write changed, as the writer queues it:
+Change = tuple[str, ...]
+EVERYTHING: Change = ("everything",)  # anything at all: drop every kept row
+
+
+def record_changed(store_id: str, key: str) -> Change:
+    """A record was written or deleted; its store's counters moved with it."""
+    return ("record", store_id, key)
+
+
+def counters_changed(store_id: str) -> Change:
+    """Only a store's counters and times moved (buffered read and list counts)."""
+    return ("counters", store_id)
+
+
+class StoreEntry:
+    """A kept store row; `counters` is the store's counters version when it was read."""
+
+    __slots__ = ("counters", "identity", "row")
+
+    def __init__(self, row: Any, counters: int) -> None:
+        self.row = row
+        self.counters = counters
+        self.identity: Store | None = None
 
 
 class ReadCache:
     def __init__(self) -> None:
-        self.epoch = 0  # moved by the writer thread after each COMMIT
-        self.committing = False  # set by the writer thread while a COMMIT runs
-        self._seen = 0
-        self.stores: dict[Any, Any] = {}
+        self._queued: deque[list[Change]] = deque()  # appended by the writer thread
+        self.stores: dict[Any, StoreEntry] = {}
+        self._counters: dict[str, int] = {}  # moved when a store's counters change
         self.records: dict[tuple[str, str], Any] = {}
         self._record_bytes = 0
         self.accounts_epoch = 0  # moved when users or tokens may have changed
@@ -42,12 +74,12 @@ class ReadCache:
         self._tokens: dict[str, Any] = {}
 
     # writer thread
-    def commit_starts(self) -> None:
-        self.committing = True
-
-    def commit_ended(self) -> None:
-        self.epoch += 1  # before `committing` drops, so no lookup sees the old epoch unguarded
-        self.committing = False
+    def committed(self, changes: list[Change]) -> None:
+        """Queue what a committed batch changed, before any of its writes is answered."""
+        if len(self._queued) >= QUEUED_LIMIT:  # nobody has looked for a long while
+            self._queued.clear()
+            changes = [EVERYTHING]
+        self._queued.append(changes)
 
     # any thread
     def accounts_changed(self) -> None:
@@ -56,48 +88,76 @@ class ReadCache:
     def foreign_commit(self) -> None:
         """Another process committed: drop everything, tokens and rows alike."""
         self.accounts_epoch += 1
-        self.epoch += 1
+        self._queued.append([EVERYTHING])
 
     # event loop
     def token(self, token_hash: str) -> Any:
-        """The user row of a token kept earlier, or MISSING."""
+        """The User of a token kept earlier, or MISSING."""
         if self.accounts_epoch != self._accounts_seen:
             self._tokens.clear()
             self._accounts_seen = self.accounts_epoch
         return self._tokens.get(token_hash, MISSING)
 
-    def keep_token(self, token_hash: str, row: Any, epoch: int) -> None:
-        if row is None or epoch != self.accounts_epoch or epoch != self._accounts_seen:
+    def keep_token(self, token_hash: str, user: Any, epoch: int) -> None:
+        if user is None or epoch != self.accounts_epoch or epoch != self._accounts_seen:
             return
         if len(self._tokens) >= ENTRIES_LIMIT:
             self._tokens.clear()
-        self._tokens[token_hash] = row
+        self._tokens[token_hash] = user
 
-    def usable(self) -> bool:
-        """Whether lookups may use the cache now; drops it if a commit ended since last time."""
-        if self.committing:
-            return False
-        if self.epoch != self._seen:
-            self.stores.clear()
-            self.records.clear()
-            self._record_bytes = 0
-            self._seen = self.epoch
-        return True
+    def refresh(self) -> None:
+        """Apply the changes queued by commits; every lookup calls this first."""
+        queued = self._queued
+        while queued:
+            for change in queued.popleft():
+                if change[0] == "record":
+                    self._drop_record((change[1], change[2]))
+                    self._counters[change[1]] = self._counters.get(change[1], 0) + 1
+                elif change[0] == "counters":
+                    self._counters[change[1]] = self._counters.get(change[1], 0) + 1
+                else:
+                    self._drop_all()
+        if len(self._counters) > ENTRIES_LIMIT:
+            self._drop_all()
 
-    def still(self, epoch: int) -> bool:
-        """After a query begun at `epoch`: no commit began or ended meanwhile."""
-        return epoch == self.epoch == self._seen and not self.committing
+    def _drop_record(self, key: tuple[str, str]) -> None:
+        row = self.records.pop(key, None)
+        if row is not None:
+            self._record_bytes -= len(row[6] or b"")
 
-    def keep_store(self, key: Any, row: Any, epoch: int) -> None:
-        if not self.still(epoch):
-            return
+    def _drop_all(self) -> None:
+        self.stores.clear()
+        self._counters.clear()
+        self.records.clear()
+        self._record_bytes = 0
+
+    def store(self, key: Any, current: bool) -> StoreEntry | None:
+        """A kept store entry; with `current`, only if its counters are up to date too."""
+        entry = self.stores.get(key)
+        if entry is None or not current:
+            return entry
+        row = entry.row
+        if row is not None and entry.counters != self._counters.get(row[0], 0):
+            return None
+        return entry
+
+    def keep_store(self, key: Any, row: Any) -> StoreEntry:
         if len(self.stores) >= ENTRIES_LIMIT:
             self.stores.clear()
-        self.stores[key] = row
+        entry = StoreEntry(row, self._counters.get(row[0], 0) if row is not None else 0)
+        self.stores[key] = entry
+        return entry
 
-    def keep_record(self, key: tuple[str, str], row: Any, body_size: int, epoch: int) -> None:
+    def store_identity(self, entry: StoreEntry, build: Callable[[Any], Store]) -> Store:
+        """The entry's row as a Store built once and shared: never to be changed or shown with
+        its counters, which may be stale."""
+        if entry.identity is None:
+            entry.identity = build(entry.row)
+        return entry.identity
+
+    def keep_record(self, key: tuple[str, str], row: Any, body_size: int) -> None:
         """A record row (None: no such record), unless its inline body is too big to keep."""
-        if body_size > RECORD_BODY_LIMIT or not self.still(epoch):
+        if body_size > RECORD_BODY_LIMIT:
             return
         if (
             self._record_bytes + body_size > RECORD_BYTES_LIMIT
@@ -105,5 +165,6 @@ class ReadCache:
         ):
             self.records.clear()
             self._record_bytes = 0
+        self._drop_record(key)
         self.records[key] = row
         self._record_bytes += body_size

@@ -7,25 +7,13 @@ from typing import Any
 
 from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import FileBodyStream, SpooledBody
-from openkvs.backends.embedded.read_cache import MISSING
+from openkvs.backends.embedded.read_cache import MISSING, record_changed
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
-
-# ?4 is 1 when the write created the key, 0 when it replaced a record (stats.recordCount).
-WRITE_STATS = (
-    "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + ?1, "
-    "record_count = record_count + ?4, "
-    "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
-)
-DELETE_STATS = (
-    "UPDATE stores SET delete_count = delete_count + 1, storage_bytes = storage_bytes - ?1, "
-    "record_count = record_count - 1, "
-    "modified_at = ?2, accessed_at = max(accessed_at, ?2) WHERE id = ?3"
-)
 
 
 def _bound_clauses(
@@ -40,14 +28,16 @@ def _bound_clauses(
 
 
 def _current(conn: sqlite3.Connection, store_id: str, key: str, condition: WriteCondition) -> Any:
-    """Inside a write: the record's current (etag, size, body_id, blob), once the store is
-    known to exist and the request's condition holds."""
-    if not conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone():
-        raise store_not_found()
-    old = conn.execute(
-        "SELECT etag, size, body_id, blob FROM records WHERE store_id = ? AND key = ?",
+    """Inside a write: the record's current (etag, size, body_id, blob), or None, once the store
+    is known to exist and the request's condition holds. One statement for both lookups."""
+    row = conn.execute(
+        "SELECT r.etag, r.size, r.body_id, r.blob FROM stores s LEFT JOIN records r "
+        "ON r.store_id = s.id AND r.key = ?2 WHERE s.id = ?1",
         (store_id, key),
     ).fetchone()
+    if row is None:
+        raise store_not_found()
+    old = row if row[0] is not None else None
     check_write_condition(condition, old[0] if old else None)
     return old
 
@@ -69,18 +59,16 @@ class RecordRows(EmbeddedState):
         # One statement, one snapshot: read separately, an overwrite committing in between
         # would delete the body row this record points at.
         cache = self._cache
-        usable = cache.usable()
-        row = cache.records.get((store_id, key), MISSING) if usable else MISSING
+        cache.refresh()
+        row = cache.records.get((store_id, key), MISSING)
         if row is MISSING:
-            epoch = cache.epoch
             row = self._reader.execute(
                 "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, "
                 "r.modified_at, b.data, r.blob FROM records r "
                 "LEFT JOIN bodies b ON b.id = r.body_id WHERE r.store_id = ? AND r.key = ?",
                 (store_id, key),
             ).fetchone()
-            if usable:
-                cache.keep_record((store_id, key), row, len(row[6] or b"") if row else 0, epoch)
+            cache.keep_record((store_id, key), row, len(row[6] or b"") if row else 0)
         if row is None:
             return None
         inline = None if row[7] is not None else bytes(row[6] or b"")
@@ -142,11 +130,11 @@ class RecordRows(EmbeddedState):
                     conn.execute("DELETE FROM bodies WHERE id = ?", (old[2],))
                 if old[3] is not None:
                     conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
-            conn.execute(WRITE_STATS, (delta, modified, store_id, 0 if old else 1))
             if blob is not None:
                 after.append(lambda: self._files.publish(blob))
             if old and old[3] is not None:
                 self._bury(after, [old[3]])
+            self._writer.count(store_id, 1, 0, delta, 0 if old else 1, modified)
             return RecordMeta(
                 key, size, content_type, content_encoding, etag, modified, inline, blob
             )
@@ -155,7 +143,9 @@ class RecordRows(EmbeddedState):
             if blob is not None:
                 self._files.remove(blob)
 
-        result: RecordMeta = await self._writer.run(op, on_error=failed)
+        result: RecordMeta = await self._writer.run(
+            op, failed, [record_changed(store_id, key)], checks_first=True
+        )
         return result
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
@@ -169,10 +159,8 @@ class RecordRows(EmbeddedState):
             if old[3] is not None:
                 conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
                 self._bury(after, [old[3]])
-            conn.execute(
-                DELETE_STATS,
-                (old[1], now_ms(), store_id),
-            )
+            self._writer.count(store_id, 0, 1, -old[1], -1, now_ms())
             return True
 
-        return bool(await self._writer.run(op))
+        changes = [record_changed(store_id, key)]
+        return bool(await self._writer.run(op, changes=changes, checks_first=True))

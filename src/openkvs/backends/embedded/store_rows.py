@@ -7,7 +7,6 @@ import sqlite3
 from typing import Any
 
 from openkvs.backends.base import UNSET
-from openkvs.backends.embedded.read_cache import MISSING
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from_row
 from openkvs.core.errors import ApiError
@@ -16,28 +15,31 @@ from openkvs.core.models import Store
 
 
 class StoreRows(EmbeddedState):
-    async def store_by_id(self, store_id: str) -> Store | None:
-        row = self._store_row(store_id, " WHERE s.id = ?", (store_id,))
-        return self.stats.apply(store_from_row(row)) if row else None
+    async def store_by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
+        return self._store(store_id, " WHERE s.id = ?", (store_id,), counters)
 
-    async def store_by_name(self, user_id: str, name: str) -> Store | None:
-        row = self._store_row(
-            (user_id, name), " WHERE s.user_id = ? AND s.name = ?", (user_id, name)
+    async def store_by_name(
+        self, user_id: str, name: str, *, counters: bool = True
+    ) -> Store | None:
+        return self._store(
+            (user_id, name), " WHERE s.user_id = ? AND s.name = ?", (user_id, name), counters
         )
-        return self.stats.apply(store_from_row(row)) if row else None
 
-    def _store_row(self, cache_key: Any, where: str, args: tuple[str, ...]) -> Any:
+    def _store(
+        self, cache_key: Any, where: str, args: tuple[str, ...], counters: bool
+    ) -> Store | None:
         cache = self._cache
-        usable = cache.usable()
-        if usable:
-            row = cache.stores.get(cache_key, MISSING)
-            if row is not MISSING:
-                return row
-        epoch = cache.epoch
-        row = self._reader.execute(STORE_SELECT + where, args).fetchone()
-        if usable:
-            cache.keep_store(cache_key, row, epoch)
-        return row
+        cache.refresh()
+        entry = cache.store(cache_key, current=counters)
+        if entry is None:
+            entry = cache.keep_store(
+                cache_key, self._reader.execute(STORE_SELECT + where, args).fetchone()
+            )
+        if entry.row is None:
+            return None
+        if not counters:
+            return cache.store_identity(entry, store_from_row)
+        return self.stats.apply(store_from_row(entry.row))
 
     async def list_stores(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool

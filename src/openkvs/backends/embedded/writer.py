@@ -8,16 +8,54 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from openkvs.backends.embedded.read_cache import ACCOUNTS_POLL_SECONDS, ReadCache
+from openkvs.backends.embedded.read_cache import (
+    ACCOUNTS_POLL_SECONDS,
+    EVERYTHING,
+    Change,
+    ReadCache,
+)
+from openkvs.core.errors import ApiError
 
-T = TypeVar("T")
 log = logging.getLogger("openkvs.writer")
 
 # An operation runs inside the batch transaction; it may register callbacks to run after COMMIT.
 Operation = Callable[[sqlite3.Connection, list[Callable[[], None]]], Any]
 MAX_BATCH = 256
+
+# Per store, what a batch's record writes add to its counters, applied once before COMMIT:
+# writes, deletes, bytes, records, latest modification time.
+COUNTERS_UPDATE = (
+    "UPDATE stores SET write_count = write_count + ?1, delete_count = delete_count + ?2, "
+    "storage_bytes = storage_bytes + ?3, record_count = record_count + ?4, "
+    "modified_at = ?5, accessed_at = max(accessed_at, ?5) WHERE id = ?6"
+)
+
+
+class _Unguarded(Exception):
+    """An operation run without a savepoint failed after it may have written: run the batch
+    again with a savepoint around every operation."""
+
+
+class Job:
+    __slots__ = ("changes", "checks_first", "future", "loop", "on_error", "op")
+
+    def __init__(
+        self,
+        op: Operation,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+        changes: list[Change],
+        checks_first: bool,
+        on_error: Callable[[], None] | None,
+    ) -> None:
+        self.op = op
+        self.on_error = on_error
+        self.future = future
+        self.loop = loop
+        self.changes = changes
+        self.checks_first = checks_first
 
 
 class Writer:
@@ -31,6 +69,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="openkvs-writer", daemon=True)
         self._ready = threading.Event()
+        self._counters: dict[str, list[int]] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -40,18 +79,37 @@ class Writer:
         self._queue.put(None)
         self._thread.join()
 
-    async def run(self, op: Operation, on_error: Callable[[], None] | None = None) -> Any:
-        """Run `op` in the next batch; a cancelled caller does not cancel the write itself."""
+    async def run(
+        self,
+        op: Operation,
+        on_error: Callable[[], None] | None = None,
+        changes: list[Change] | None = None,
+        checks_first: bool = False,
+    ) -> Any:
+        """Run `op` in the next batch; a cancelled caller does not cancel the write itself.
+
+        `changes` names what the write changes, for the read cache (everything if not given).
+        `checks_first` promises that `op` raises ApiError only before its first statement that
+        writes: such an operation runs without a savepoint of its own."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(Job(op, future, loop, changes or [EVERYTHING], checks_first, on_error))
+        # Cancelling the caller cancels only this wait: the job stays queued and runs.
+        return await future
 
-        def done(fut: asyncio.Future[Any]) -> None:
-            if fut.exception() is not None and on_error is not None:
-                on_error()
-
-        future.add_done_callback(done)
-        self._queue.put((op, future, loop))
-        return await asyncio.shield(future)
+    def count(
+        self, store_id: str, writes: int, deletes: int, size: int, records: int, modified: int
+    ) -> None:
+        """On the writer thread, as an operation's last step: add to a store's counters."""
+        entry = self._counters.get(store_id)
+        if entry is None:
+            self._counters[store_id] = [writes, deletes, size, records, modified]
+            return
+        entry[0] += writes
+        entry[1] += deletes
+        entry[2] += size
+        entry[3] += records
+        entry[4] = max(entry[4], modified)
 
     def _run(self) -> None:
         conn = self._connect()
@@ -87,40 +145,68 @@ class Writer:
                 break
         conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        after: list[Callable[[], None]] = []
+    def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, _future, _loop in batch:
-                conn.execute("SAVEPOINT op")
-                op_after: list[Callable[[], None]] = []
-                try:
-                    result = op(conn, op_after)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((result, None))
-                    after.extend(op_after)
-            self._cache.commit_starts()
-            conn.execute("COMMIT")
+            try:
+                outcomes, after = self._attempt(conn, batch, guarded=False)
+            except _Unguarded:
+                outcomes, after = self._attempt(conn, batch, guarded=True)
         except Exception as exc:  # the whole batch failed (disk full, I/O error): nothing committed
             log.error("write transaction failed: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(None, exc) for _ in batch]
             after = []
-        self._cache.commit_ended()
+        # Before any write of the batch is answered, and even if it failed (no harm then).
+        self._cache.committed([change for job in batch for change in job.changes])
         for callback in after:
             try:
                 callback()
             except Exception:
                 log.exception("post-commit step failed")
-        for (_op, future, loop), (result, error) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, result, error)
+        settle: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            settle.setdefault(job.loop, []).append((job, result, error))
+        for loop, items in settle.items():
+            loop.call_soon_threadsafe(_settle, items)
+
+    def _attempt(
+        self, conn: sqlite3.Connection, batch: list[Job], guarded: bool
+    ) -> tuple[list[tuple[Any, BaseException | None]], list[Callable[[], None]]]:
+        """Run the batch in one transaction and commit it; raise _Unguarded to be run again."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        after: list[Callable[[], None]] = []
+        self._counters = {}
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            op_after: list[Callable[[], None]] = []
+            if job.checks_first and not guarded:
+                try:
+                    result = job.op(conn, op_after)
+                except ApiError as exc:  # refused before it wrote anything
+                    outcomes.append((None, exc))
+                    continue
+                except Exception:
+                    conn.execute("ROLLBACK")
+                    raise _Unguarded() from None
+            else:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = job.op(conn, op_after)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((None, exc))
+                    continue
+                conn.execute("RELEASE op")
+            outcomes.append((result, None))
+            after.extend(op_after)
+        if self._counters:
+            conn.executemany(
+                COUNTERS_UPDATE, [(*values, sid) for sid, values in self._counters.items()]
+            )
+        conn.execute("COMMIT")
+        return outcomes, after
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
@@ -128,10 +214,19 @@ def _data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _settle(items: list[tuple[Job, Any, BaseException | None]]) -> None:
+    """On the event loop: answer each job's caller; a failed job cleans up even if its caller
+    stopped waiting."""
+    for job, result, error in items:
+        if error is not None and job.on_error is not None:
+            try:
+                job.on_error()
+            except Exception:
+                log.exception("clean-up after a failed write failed")
+        future = job.future
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

@@ -21,11 +21,13 @@ BURY_RECORDS = (
 
 
 class StoreRows(ScaleOutState):
-    async def store_by_id(self, store_id: str) -> Store | None:
+    async def store_by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
         row = await self.pool.fetchrow(STORE_SELECT + " WHERE s.id = $1", store_id)
         return self.stats.apply(store_from_row(row)) if row else None
 
-    async def store_by_name(self, user_id: str, name: str) -> Store | None:
+    async def store_by_name(
+        self, user_id: str, name: str, *, counters: bool = True
+    ) -> Store | None:
         row = await self.pool.fetchrow(
             STORE_SELECT + " WHERE s.user_id = $1 AND s.name = $2", user_id, name
         )

@@ -1,0 +1,202 @@
+"""The embedded store's group-commit writer (backends/embedded/writer.py), driven directly.
+
+Over HTTP a batch's make-up depends on timing; here a first job holds the writer thread while
+the jobs under test queue behind it, so they are committed as one batch every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openkvs.backends.embedded.read_cache import ReadCache, record_changed
+from openkvs.backends.embedded.writer import Writer
+from openkvs.core.errors import ApiError
+
+After = list[Callable[[], None]]
+
+
+def _writer(path: Path) -> Writer:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    setup = connect()
+    setup.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
+    setup.execute(
+        "CREATE TABLE IF NOT EXISTS stores (id TEXT PRIMARY KEY, write_count INTEGER, "
+        "delete_count INTEGER, storage_bytes INTEGER, record_count INTEGER, "
+        "modified_at INTEGER, accessed_at INTEGER)"
+    )
+    setup.execute("INSERT OR IGNORE INTO stores VALUES ('s', 0, 0, 0, 0, 0, 0)")
+    setup.close()
+    return Writer(connect, ReadCache())
+
+
+def _insert(key: str, fail_after_write: bool = False) -> Callable[[sqlite3.Connection, After], str]:
+    def op(conn: sqlite3.Connection, after: After) -> str:
+        conn.execute("INSERT INTO t VALUES (?, 1)", (key,))
+        if fail_after_write:
+            raise RuntimeError(f"{key} failed after its write")
+        return key
+
+    return op
+
+
+def _refuse(conn: sqlite3.Connection, after: After) -> None:
+    raise ApiError(412, "precondition-failed", "refused before writing")
+
+
+async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
+    """Run `jobs` (keyword arguments of Writer.run) as one batch, behind a job that holds the
+    writer thread until all of them are queued."""
+    release = threading.Event()
+
+    def hold(conn: sqlite3.Connection, after: After) -> None:
+        release.wait(5)
+
+    holder = asyncio.ensure_future(writer.run(hold))
+    await asyncio.sleep(0.05)  # the writer thread is now inside `hold`
+    tasks = [asyncio.ensure_future(writer.run(**job)) for job in jobs]
+    await asyncio.sleep(0)
+    release.set()
+    await holder
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _keys(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT k FROM t ORDER BY k")]
+    finally:
+        conn.close()
+
+
+def test_a_failure_after_a_write_without_savepoint_fails_only_its_own_job(tmp_path: Path) -> None:
+    """Jobs that promise to refuse before writing run without savepoints; when one fails after
+    writing anyway, the batch is run again with savepoints and only that job fails."""
+    path = tmp_path / "w.db"
+    writer = _writer(path)
+    writer.start()
+    try:
+        results = asyncio.run(
+            _one_batch(
+                writer,
+                [
+                    {"op": _insert("a"), "checks_first": True},
+                    {"op": _insert("b", fail_after_write=True), "checks_first": True},
+                    {"op": _refuse, "checks_first": True},
+                    {"op": _insert("c"), "checks_first": True},
+                    {"op": _insert("d")},
+                ],
+            )
+        )
+    finally:
+        writer.stop()
+    assert results[0] == "a" and results[3] == "c" and results[4] == "d"
+    assert isinstance(results[1], RuntimeError)
+    assert isinstance(results[2], ApiError) and results[2].status == 412
+    assert _keys(path) == ["a", "c", "d"]
+
+
+def test_counters_of_a_batch_are_added_once_per_store(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    writer = _writer(path)
+
+    def counted(
+        size: int, created: int, modified: int
+    ) -> Callable[[sqlite3.Connection, After], None]:
+        def op(conn: sqlite3.Connection, after: After) -> None:
+            writer.count("s", 1, 0, size, created, modified)
+
+        return op
+
+    def failing(conn: sqlite3.Connection, after: After) -> None:
+        raise ApiError(412, "precondition-failed", "refused before counting")
+
+    writer.start()
+    try:
+        asyncio.run(
+            _one_batch(
+                writer,
+                [
+                    {"op": counted(100, 1, 5), "checks_first": True},
+                    {"op": failing, "checks_first": True},
+                    {"op": counted(-40, 0, 9), "checks_first": True},
+                    {"op": counted(7, 1, 7)},
+                ],
+            )
+        )
+    finally:
+        writer.stop()
+    conn = sqlite3.connect(path)
+    row = conn.execute(
+        "SELECT write_count, delete_count, storage_bytes, record_count, modified_at, accessed_at "
+        "FROM stores WHERE id = 's'"
+    ).fetchone()
+    conn.close()
+    assert row == (3, 0, 67, 2, 9, 9)
+
+
+def test_a_cancelled_caller_does_not_stop_its_write_nor_its_clean_up(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    writer = _writer(path)
+    cleaned: list[str] = []
+
+    async def scenario() -> None:
+        release = threading.Event()
+
+        def hold(conn: sqlite3.Connection, after: After) -> None:
+            release.wait(5)
+
+        holder = asyncio.ensure_future(writer.run(hold))
+        await asyncio.sleep(0.05)
+        kept = asyncio.ensure_future(writer.run(_insert("kept")))
+        failed = asyncio.ensure_future(
+            writer.run(_insert("x", fail_after_write=True), on_error=lambda: cleaned.append("x"))
+        )
+        await asyncio.sleep(0)
+        kept.cancel()
+        failed.cancel()
+        release.set()
+        await holder
+        for task in (kept, failed):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await writer.run(_insert("after"))  # settles after the batch above
+
+    writer.start()
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+    assert _keys(path) == ["after", "kept"]
+    assert cleaned == ["x"]
+
+
+def test_changes_are_queued_for_the_cache_before_the_writes_are_answered(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    cache = ReadCache()
+    writer = _writer(path)
+    writer._cache = cache
+    cache.records[("s", "k")] = ("k", 1, None, None, '"e"', 0, b"x", None)
+    cache.records[("s", "other")] = ("other", 1, None, None, '"e"', 0, b"y", None)
+
+    async def scenario() -> None:
+        await writer.run(_insert("k"), changes=[record_changed("s", "k")])
+        cache.refresh()  # what every lookup does first
+
+    writer.start()
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+    assert ("s", "k") not in cache.records
+    assert ("s", "other") in cache.records
