@@ -18,6 +18,7 @@ import pytest
 from openkvs.backends.embedded.read_cache import ReadCache, record_changed
 from openkvs.backends.embedded.writer import Writer
 from openkvs.core.errors import ApiError
+from openkvs.core.models import RecordMeta
 
 After = list[Callable[[], None]]
 
@@ -186,8 +187,8 @@ def test_changes_are_queued_for_the_cache_before_the_writes_are_answered(tmp_pat
     cache = ReadCache()
     writer = _writer(path)
     writer._cache = cache
-    cache.records[("s", "k")] = ("k", 1, None, None, '"e"', 0, b"x", None)
-    cache.records[("s", "other")] = ("other", 1, None, None, '"e"', 0, b"y", None)
+    cache.keep_record(("s", "k"), RecordMeta("k", 1, "text/plain", None, '"e"', 0, b"x"))
+    cache.keep_record(("s", "other"), RecordMeta("other", 1, "text/plain", None, '"e"', 0, b"y"))
 
     async def scenario() -> None:
         await writer.run(_insert("k"), changes=[record_changed("s", "k")])
@@ -200,3 +201,165 @@ def test_changes_are_queued_for_the_cache_before_the_writes_are_answered(tmp_pat
         writer.stop()
     assert ("s", "k") not in cache.records
     assert ("s", "other") in cache.records
+
+
+def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """put_batch.py: inline writes queued together share their statements; each still gets
+    its own outcome (a new key, an overwrite, a key that held a file body, a failed condition,
+    a deleted store), and bodies, counters and the replaced bodies come out right."""
+    from openkvs.backends.embedded import writer as writer_module
+    from openkvs.backends.embedded.backend import EmbeddedBackend
+    from openkvs.core.models import WriteCondition
+
+    groups: list[int] = []
+    real_write_group = writer_module.write_group
+
+    def counting(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
+        groups.append(len(puts))
+        return real_write_group(conn, puts, count)
+
+    monkeypatch.setattr(writer_module, "write_group", counting)
+
+    async def scenario() -> None:
+        backend = EmbeddedBackend(tmp_path / "data", inline_threshold=1000)
+        await backend.start(serve=False)
+        try:
+            user = await backend.create_user("u")
+            store, _ = await backend.get_or_create_store(user.id, "s", None)
+            gone, _ = await backend.get_or_create_store(user.id, "gone", None)
+            await backend.delete_store(gone.id)
+
+            async def put(store_id: str, key: str, data: bytes, **condition: Any) -> Any:
+                sink = backend.new_body("text/plain", None)
+                await sink.write(data)
+                await sink.finish()
+                return await backend.put_record(
+                    store_id,
+                    key,
+                    "text/plain",
+                    None,
+                    f'"{key}-{len(data)}"',
+                    sink,
+                    WriteCondition(**condition),
+                )
+
+            await put(store.id, "inline", b"old")
+            await put(store.id, "file", b"f" * 5000)
+            release = threading.Event()
+
+            def hold(conn: sqlite3.Connection, after: After) -> None:
+                release.wait(5)
+
+            holder = asyncio.ensure_future(backend._writer.run(hold))
+            await asyncio.sleep(0.05)
+            jobs = [
+                put(store.id, "new", b"n" * 10),
+                put(store.id, "inline", b"replaced"),
+                put(store.id, "file", b"small now"),
+                put(store.id, "cond", b"c", if_match=['"nope"']),
+                put(gone.id, "x", b"x"),
+                put(store.id, "empty", b""),
+            ]
+            tasks = [asyncio.ensure_future(job) for job in jobs]
+            await asyncio.sleep(0.05)
+            release.set()
+            await holder
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert [getattr(r, "key", None) for r in results] == [
+                "new",
+                "inline",
+                "file",
+                None,
+                None,
+                "empty",
+            ]
+            assert groups == [6]  # all six in one group
+            assert isinstance(results[3], ApiError) and results[3].status == 412
+            assert isinstance(results[4], ApiError) and results[4].status == 404
+            bodies = {}
+            for key in ("new", "inline", "file", "empty"):
+                record = await backend.get_record(store.id, key)
+                assert record is not None and record.blob is None
+                bodies[key] = record.inline
+            assert bodies == {
+                "new": b"n" * 10,
+                "inline": b"replaced",
+                "file": b"small now",
+                "empty": b"",
+            }
+            assert await backend.get_record(store.id, "cond") is None
+            fresh = await backend.store_by_id(store.id)
+            assert fresh is not None
+            stats = fresh.stats
+            assert (stats.write_count, stats.record_count, stats.storage_bytes) == (6, 4, 27)
+            conn = sqlite3.connect(tmp_path / "data" / "openkvs.db")
+            try:
+                orphans = conn.execute(
+                    "SELECT count(*) FROM bodies WHERE id NOT IN "
+                    "(SELECT body_id FROM records WHERE body_id IS NOT NULL)"
+                ).fetchone()[0]
+            finally:
+                conn.close()
+            assert orphans == 0
+        finally:
+            await backend.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_group_that_fails_is_run_again_one_write_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openkvs.backends.embedded import writer as writer_module
+    from openkvs.backends.embedded.backend import EmbeddedBackend
+    from openkvs.core.models import WriteCondition
+
+    def broken(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
+        conn.execute("INSERT INTO bodies (data) VALUES (x'00')")  # a write the rollback undoes
+        raise sqlite3.OperationalError("the group statement failed")
+
+    monkeypatch.setattr(writer_module, "write_group", broken)
+
+    async def scenario() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        await backend.start(serve=False)
+        try:
+            user = await backend.create_user("u")
+            store, _ = await backend.get_or_create_store(user.id, "s", None)
+
+            async def put(key: str) -> Any:
+                sink = backend.new_body("text/plain", None)
+                await sink.write(key.encode())
+                await sink.finish()
+                return await backend.put_record(
+                    store.id, key, "text/plain", None, '"e"', sink, WriteCondition()
+                )
+
+            release = threading.Event()
+
+            def hold(conn: sqlite3.Connection, after: After) -> None:
+                release.wait(5)
+
+            holder = asyncio.ensure_future(backend._writer.run(hold))
+            await asyncio.sleep(0.05)
+            tasks = [asyncio.ensure_future(put(k)) for k in ("a", "b", "c")]
+            await asyncio.sleep(0.05)
+            release.set()
+            await holder
+            assert [r.key for r in await asyncio.gather(*tasks)] == ["a", "b", "c"]
+            for key in ("a", "b", "c"):
+                record = await backend.get_record(store.id, key)
+                assert record is not None and record.inline == key.encode()
+            fresh = await backend.store_by_id(store.id)
+            assert fresh is not None and fresh.stats.write_count == 3
+        finally:
+            await backend.close()
+
+    asyncio.run(scenario())
+    conn = sqlite3.connect(tmp_path / "data" / "openkvs.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM bodies").fetchone()[0] == 3
+    finally:
+        conn.close()

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from openkvs.backends.base import BodyStream
+from openkvs.backends.streams import BytesBodyStream
 from openkvs.core import validation as v
 from openkvs.core.codecs import accepts_encoding, normalize_encoding
 from openkvs.core.conditions import etag_matches, parse_etag_list
@@ -77,6 +78,9 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         await _answer(ctx, found, None, attachment, key)
         return
     app.backend.note_read(store.id)
+    if found.inline is not None:  # a small record: its bytes came with it
+        await _answer(ctx, found, found.inline, attachment, key)
+        return
     if await _redirected(app, ctx, found, attachment, key):
         return
     # Open first: the headers must describe the version whose bytes are sent.
@@ -87,10 +91,8 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         await stream.close()
 
 
-async def _answer(
-    ctx: Ctx, record: RecordMeta, stream: BodyStream | None, attachment: bool, key: str
-) -> None:
-    """Headers and body for one version of a record; `stream` is None for HEAD."""
+def _record_headers(record: RecordMeta, attachment: bool, key: str) -> Headers:
+    """The headers that depend on the record alone (and on `attachment`)."""
     headers: Headers = [
         (b"content-type", record.content_type.encode("latin-1", "replace")),
         (b"etag", record.etag.encode()),
@@ -102,6 +104,32 @@ async def _answer(
         headers.append((b"content-disposition", f'attachment; filename="{key}"'.encode()))
     elif _sandboxed(record.content_type):
         headers.append((b"content-security-policy", b"sandbox"))
+    return headers
+
+
+async def _answer(
+    ctx: Ctx,
+    record: RecordMeta,
+    stream: BodyStream | bytes | None,
+    attachment: bool,
+    key: str,
+) -> None:
+    """Headers and body for one version of a record; `stream` is None for HEAD, and the body
+    itself for a small record."""
+    if attachment:
+        headers = _record_headers(record, attachment, key)
+    else:  # made once per record object (backends may share one between requests)
+        if record.answer_headers is None:
+            record.answer_headers = _record_headers(record, attachment, key)
+        headers = list(record.answer_headers)
+    if isinstance(stream, bytes):
+        if _plain_get(ctx, record):
+            headers.append((b"accept-ranges", b"bytes"))
+            headers.append((b"content-length", str(record.size).encode()))
+            await ctx.start(200, headers)
+            await ctx.body(stream)
+            return
+        stream = BytesBodyStream(stream)
     if _not_modified(ctx, record):
         await ctx.empty(304, headers)
         return
@@ -132,6 +160,17 @@ async def _answer(
         headers.append((b"content-range", f"bytes {start}-{end}/{record.size}".encode()))
     headers.append((b"content-length", str(length).encode()))
     await _send(ctx, status, headers, None if stream is None else stream.chunks(start, length))
+
+
+def _plain_get(ctx: Ctx, record: RecordMeta) -> bool:
+    """A request for the whole record as stored: no condition, range or encoding in play."""
+    headers = ctx.headers
+    return (
+        record.content_encoding is None
+        and "range" not in headers
+        and "if-none-match" not in headers
+        and "if-modified-since" not in headers
+    )
 
 
 async def _send(

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from openkvs.core.models import Store
+from openkvs.core.models import RecordMeta, Store
 
 # Inline bodies kept, in all; one record's body is kept only up to RECORD_BODY_LIMIT.
 RECORD_BYTES_LIMIT = 32 * 1024 * 1024
@@ -67,7 +67,7 @@ class ReadCache:
         self._queued: deque[list[Change]] = deque()  # appended by the writer thread
         self.stores: dict[Any, StoreEntry] = {}
         self._counters: dict[str, int] = {}  # moved when a store's counters change
-        self.records: dict[tuple[str, str], Any] = {}
+        self.records: dict[tuple[str, str], RecordMeta | None] = {}
         self._record_bytes = 0
         self.accounts_epoch = 0  # moved when users or tokens may have changed
         self._accounts_seen = 0
@@ -121,9 +121,9 @@ class ReadCache:
             self._drop_all()
 
     def _drop_record(self, key: tuple[str, str]) -> None:
-        row = self.records.pop(key, None)
-        if row is not None:
-            self._record_bytes -= len(row[6] or b"")
+        record = self.records.pop(key, None)
+        if record is not None:
+            self._record_bytes -= len(record.inline or b"")
 
     def _drop_all(self) -> None:
         self.stores.clear()
@@ -155,8 +155,10 @@ class ReadCache:
             entry.identity = build(entry.row)
         return entry.identity
 
-    def keep_record(self, key: tuple[str, str], row: Any, body_size: int) -> None:
-        """A record row (None: no such record), unless its inline body is too big to keep."""
+    def keep_record(self, key: tuple[str, str], record: RecordMeta | None) -> None:
+        """A record (None: no such record), unless its inline body is too big to keep. The
+        object is shared by every lookup that finds it, so never changed."""
+        body_size = len(record.inline or b"") if record is not None else 0
         if body_size > RECORD_BODY_LIMIT:
             return
         if (
@@ -166,5 +168,5 @@ class ReadCache:
             self.records.clear()
             self._record_bytes = 0
         self._drop_record(key)
-        self.records[key] = row
+        self.records[key] = record
         self._record_bytes += body_size

@@ -7,6 +7,7 @@ from typing import Any
 
 from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import FileBodyStream, SpooledBody
+from openkvs.backends.embedded.put_batch import InlinePut
 from openkvs.backends.embedded.read_cache import MISSING, record_changed
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.backends.streams import BytesBodyStream
@@ -42,6 +43,11 @@ def _current(conn: sqlite3.Connection, store_id: str, key: str, condition: Write
     return old
 
 
+def _record(row: Any) -> RecordMeta:
+    inline = None if row[7] is not None else bytes(row[6] or b"")
+    return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], inline, row[7])
+
+
 class RecordRows(EmbeddedState):
     inline_threshold: int
 
@@ -60,19 +66,17 @@ class RecordRows(EmbeddedState):
         # would delete the body row this record points at.
         cache = self._cache
         cache.refresh()
-        row = cache.records.get((store_id, key), MISSING)
-        if row is MISSING:
+        record = cache.records.get((store_id, key), MISSING)
+        if record is MISSING:
             row = self._reader.execute(
                 "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, "
                 "r.modified_at, b.data, r.blob FROM records r "
                 "LEFT JOIN bodies b ON b.id = r.body_id WHERE r.store_id = ? AND r.key = ?",
                 (store_id, key),
             ).fetchone()
-            cache.keep_record((store_id, key), row, len(row[6] or b"") if row else 0)
-        if row is None:
-            return None
-        inline = None if row[7] is not None else bytes(row[6] or b"")
-        return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], inline, row[7])
+            record = _record(row) if row else None
+            cache.keep_record((store_id, key), record)
+        return record  # type: ignore[no-any-return]
 
     async def open_body(self, record: RecordMeta) -> FileBodyStream | BytesBodyStream | None:
         if record.blob is None:
@@ -143,8 +147,12 @@ class RecordRows(EmbeddedState):
             if blob is not None:
                 self._files.remove(blob)
 
+        grouped = None
+        if inline is not None:
+            record = RecordMeta(key, size, content_type, content_encoding, etag, modified, inline)
+            grouped = InlinePut(store_id, condition, record)
         result: RecordMeta = await self._writer.run(
-            op, failed, [record_changed(store_id, key)], checks_first=True
+            op, failed, [record_changed(store_id, key)], checks_first=True, put=grouped
         )
         return result
 

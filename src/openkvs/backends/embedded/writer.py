@@ -7,9 +7,11 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+from openkvs.backends.embedded.put_batch import InlinePut, write_group
 from openkvs.backends.embedded.read_cache import (
     ACCOUNTS_POLL_SECONDS,
     EVERYTHING,
@@ -39,7 +41,7 @@ class _Unguarded(Exception):
 
 
 class Job:
-    __slots__ = ("changes", "checks_first", "future", "loop", "on_error", "op")
+    __slots__ = ("changes", "checks_first", "future", "loop", "on_error", "op", "put")
 
     def __init__(
         self,
@@ -49,9 +51,11 @@ class Job:
         changes: list[Change],
         checks_first: bool,
         on_error: Callable[[], None] | None,
+        put: InlinePut | None,
     ) -> None:
         self.op = op
         self.on_error = on_error
+        self.put = put
         self.future = future
         self.loop = loop
         self.changes = changes
@@ -85,15 +89,17 @@ class Writer:
         on_error: Callable[[], None] | None = None,
         changes: list[Change] | None = None,
         checks_first: bool = False,
+        put: InlinePut | None = None,
     ) -> Any:
         """Run `op` in the next batch; a cancelled caller does not cancel the write itself.
 
         `changes` names what the write changes, for the read cache (everything if not given).
         `checks_first` promises that `op` raises ApiError only before its first statement that
-        writes: such an operation runs without a savepoint of its own."""
+        writes: such an operation runs without a savepoint of its own. `put` describes an
+        inline record write that `op` does, so that it can be done together with others."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(Job(op, future, loop, changes or [EVERYTHING], checks_first, on_error))
+        self._queue.put(Job(op, future, loop, changes or [EVERYTHING], checks_first, on_error, put))
         # Cancelling the caller cancels only this wait: the job stays queued and runs.
         return await future
 
@@ -115,16 +121,21 @@ class Writer:
         conn = self._connect()
         self._ready.set()
         seen = _data_version(conn)
+        next_check = time.monotonic() + ACCOUNTS_POLL_SECONDS
         while True:
             try:
                 item = self._queue.get(timeout=ACCOUNTS_POLL_SECONDS)
             except queue.Empty:
                 item = False
             # Another process committed (openkvs user/token commands): tokens may have changed.
-            version = _data_version(conn)
-            if version != seen:
-                seen = version
-                self._cache.foreign_commit()
+            # Checked once per interval, not per batch: each statement here costs a GIL trip.
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + ACCOUNTS_POLL_SECONDS
+                version = _data_version(conn)
+                if version != seen:
+                    seen = version
+                    self._cache.foreign_commit()
             if item is False:
                 continue
             if item is None:
@@ -178,35 +189,64 @@ class Writer:
         after: list[Callable[[], None]] = []
         self._counters = {}
         conn.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            op_after: list[Callable[[], None]] = []
-            if job.checks_first and not guarded:
-                try:
-                    result = job.op(conn, op_after)
-                except ApiError as exc:  # refused before it wrote anything
-                    outcomes.append((None, exc))
-                    continue
-                except Exception:
-                    conn.execute("ROLLBACK")
-                    raise _Unguarded() from None
-            else:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = job.op(conn, op_after)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((None, exc))
-                    continue
-                conn.execute("RELEASE op")
-            outcomes.append((result, None))
-            after.extend(op_after)
+        at = 0
+        while at < len(batch):
+            group = [] if guarded else _put_group(batch, at)
+            if len(group) < 2:
+                outcomes.append(self._run_op(conn, batch[at], guarded, after))
+                at += 1
+                continue
+            try:
+                grouped = write_group(conn, [job.put for job in group if job.put], self.count)
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise _Unguarded() from None
+            for job, outcome in zip(group, grouped, strict=True):
+                outcomes.append(outcome or self._run_op(conn, job, guarded, after))
+            at += len(group)
         if self._counters:
             conn.executemany(
                 COUNTERS_UPDATE, [(*values, sid) for sid, values in self._counters.items()]
             )
         conn.execute("COMMIT")
         return outcomes, after
+
+    def _run_op(
+        self, conn: sqlite3.Connection, job: Job, guarded: bool, after: list[Callable[[], None]]
+    ) -> tuple[Any, BaseException | None]:
+        op_after: list[Callable[[], None]] = []
+        if job.checks_first and not guarded:
+            try:
+                result = job.op(conn, op_after)
+            except ApiError as exc:  # refused before it wrote anything
+                return None, exc
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise _Unguarded() from None
+        else:
+            conn.execute("SAVEPOINT op")
+            try:
+                result = job.op(conn, op_after)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                return None, exc
+            conn.execute("RELEASE op")
+        after.extend(op_after)
+        return result, None
+
+
+def _put_group(batch: list[Job], at: int) -> list[Job]:
+    """The inline writes from `at` on that can go together: consecutive, to distinct keys."""
+    group: list[Job] = []
+    keys: set[tuple[str, str]] = set()
+    for job in batch[at:]:
+        put = job.put
+        if put is None or (put.store_id, put.record.key) in keys:
+            break
+        keys.add((put.store_id, put.record.key))
+        group.append(job)
+    return group
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
