@@ -50,7 +50,8 @@ def redact_query(query: str) -> str:
 def _check_request_shape(scope: dict[str, Any]) -> None:
     """What the HTTP parser lets through but the API refuses: huge headers, control characters."""
     headers = scope["headers"]
-    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+    size = sum(map(len, itertools.chain.from_iterable(headers)))
+    if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
         raise ApiError(
             431,
             "request-header-fields-too-large",
