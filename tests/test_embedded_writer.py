@@ -7,18 +7,21 @@ the jobs under test queue behind it, so they are committed as one batch every ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from openkvs.backends.embedded import writer as writer_module
+from openkvs.backends.embedded.backend import EmbeddedBackend
 from openkvs.backends.embedded.read_cache import ReadCache, record_changed
 from openkvs.backends.embedded.writer import Writer
 from openkvs.core.errors import ApiError
-from openkvs.core.models import RecordMeta
+from openkvs.core.models import RecordMeta, WriteCondition
 
 After = list[Callable[[], None]]
 
@@ -55,9 +58,10 @@ def _refuse(conn: sqlite3.Connection, after: After) -> None:
     raise ApiError(412, "precondition-failed", "refused before writing")
 
 
-async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
-    """Run `jobs` (keyword arguments of Writer.run) as one batch, behind a job that holds the
-    writer thread until all of them are queued."""
+@contextlib.asynccontextmanager
+async def _writer_held(writer: Writer) -> AsyncIterator[None]:
+    """While the block runs, the writer thread is inside a job that waits; what the block queues
+    is committed as one batch when it ends."""
     release = threading.Event()
 
     def hold(conn: sqlite3.Connection, after: After) -> None:
@@ -65,11 +69,35 @@ async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
 
     holder = asyncio.ensure_future(writer.run(hold))
     await asyncio.sleep(0.05)  # the writer thread is now inside `hold`
-    tasks = [asyncio.ensure_future(writer.run(**job)) for job in jobs]
-    await asyncio.sleep(0)
-    release.set()
-    await holder
+    try:
+        yield
+        await asyncio.sleep(0.05)  # what the block started reaches the queue
+    finally:
+        release.set()
+        await holder
+
+
+async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
+    """Run `jobs` (keyword arguments of Writer.run) as one batch."""
+    async with _writer_held(writer):
+        tasks = [asyncio.ensure_future(writer.run(**job)) for job in jobs]
     return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _put(
+    backend: EmbeddedBackend,
+    store_id: str,
+    key: str,
+    data: bytes,
+    condition: WriteCondition | None = None,
+) -> RecordMeta:
+    sink = backend.new_body("text/plain", None)
+    await sink.write(data)
+    await sink.finish()
+    etag = f'"{key}-{len(data)}"'
+    return await backend.put_record(
+        store_id, key, "text/plain", None, etag, sink, condition or WriteCondition()
+    )
 
 
 def _keys(path: Path) -> list[str]:
@@ -152,22 +180,16 @@ def test_a_cancelled_caller_does_not_stop_its_write_nor_its_clean_up(tmp_path: P
     cleaned: list[str] = []
 
     async def scenario() -> None:
-        release = threading.Event()
-
-        def hold(conn: sqlite3.Connection, after: After) -> None:
-            release.wait(5)
-
-        holder = asyncio.ensure_future(writer.run(hold))
-        await asyncio.sleep(0.05)
-        kept = asyncio.ensure_future(writer.run(_insert("kept")))
-        failed = asyncio.ensure_future(
-            writer.run(_insert("x", fail_after_write=True), on_error=lambda: cleaned.append("x"))
-        )
-        await asyncio.sleep(0)
-        kept.cancel()
-        failed.cancel()
-        release.set()
-        await holder
+        async with _writer_held(writer):
+            kept = asyncio.ensure_future(writer.run(_insert("kept")))
+            failed = asyncio.ensure_future(
+                writer.run(
+                    _insert("x", fail_after_write=True), on_error=lambda: cleaned.append("x")
+                )
+            )
+            await asyncio.sleep(0)
+            kept.cancel()
+            failed.cancel()
         for task in (kept, failed):
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -209,10 +231,6 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
     """put_batch.py: inline writes queued together share their statements; each still gets
     its own outcome (a new key, an overwrite, a key that held a file body, a failed condition,
     a deleted store), and bodies, counters and the replaced bodies come out right."""
-    from openkvs.backends.embedded import writer as writer_module
-    from openkvs.backends.embedded.backend import EmbeddedBackend
-    from openkvs.core.models import WriteCondition
-
     groups: list[int] = []
     real_write_group = writer_module.write_group
 
@@ -231,41 +249,22 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
             gone, _ = await backend.get_or_create_store(user.id, "gone", None)
             await backend.delete_store(gone.id)
 
-            async def put(store_id: str, key: str, data: bytes, **condition: Any) -> Any:
-                sink = backend.new_body("text/plain", None)
-                await sink.write(data)
-                await sink.finish()
-                return await backend.put_record(
-                    store_id,
-                    key,
-                    "text/plain",
-                    None,
-                    f'"{key}-{len(data)}"',
-                    sink,
-                    WriteCondition(**condition),
-                )
-
-            await put(store.id, "inline", b"old")
-            await put(store.id, "file", b"f" * 5000)
-            release = threading.Event()
-
-            def hold(conn: sqlite3.Connection, after: After) -> None:
-                release.wait(5)
-
-            holder = asyncio.ensure_future(backend._writer.run(hold))
-            await asyncio.sleep(0.05)
+            await _put(backend, store.id, "inline", b"old")
+            await _put(backend, store.id, "file", b"f" * 5000)
+            before = await backend.get_record(store.id, "file")
+            assert before is not None and before.blob is not None
+            old_file = before.blob
+            assert backend._files.final_path(old_file).exists()
             jobs = [
-                put(store.id, "new", b"n" * 10),
-                put(store.id, "inline", b"replaced"),
-                put(store.id, "file", b"small now"),
-                put(store.id, "cond", b"c", if_match=['"nope"']),
-                put(gone.id, "x", b"x"),
-                put(store.id, "empty", b""),
+                _put(backend, store.id, "new", b"n" * 10),
+                _put(backend, store.id, "inline", b"replaced"),
+                _put(backend, store.id, "file", b"small now"),
+                _put(backend, store.id, "cond", b"c", WriteCondition(if_match=['"nope"'])),
+                _put(backend, gone.id, "x", b"x"),
+                _put(backend, store.id, "empty", b""),
             ]
-            tasks = [asyncio.ensure_future(job) for job in jobs]
-            await asyncio.sleep(0.05)
-            release.set()
-            await holder
+            async with _writer_held(backend._writer):
+                tasks = [asyncio.ensure_future(job) for job in jobs]
             results = await asyncio.gather(*tasks, return_exceptions=True)
             assert [getattr(r, "key", None) for r in results] == [
                 "new",
@@ -289,6 +288,7 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
                 "file": b"small now",
                 "empty": b"",
             }
+            assert not backend._files.final_path(old_file).exists()  # buried after the commit
             assert await backend.get_record(store.id, "cond") is None
             fresh = await backend.store_by_id(store.id)
             assert fresh is not None
@@ -312,10 +312,6 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
 def test_a_group_that_fails_is_run_again_one_write_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openkvs.backends.embedded import writer as writer_module
-    from openkvs.backends.embedded.backend import EmbeddedBackend
-    from openkvs.core.models import WriteCondition
-
     def broken(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
         conn.execute("INSERT INTO bodies (data) VALUES (x'00')")  # a write the rollback undoes
         raise sqlite3.OperationalError("the group statement failed")
@@ -329,25 +325,11 @@ def test_a_group_that_fails_is_run_again_one_write_at_a_time(
             user = await backend.create_user("u")
             store, _ = await backend.get_or_create_store(user.id, "s", None)
 
-            async def put(key: str) -> Any:
-                sink = backend.new_body("text/plain", None)
-                await sink.write(key.encode())
-                await sink.finish()
-                return await backend.put_record(
-                    store.id, key, "text/plain", None, '"e"', sink, WriteCondition()
-                )
-
-            release = threading.Event()
-
-            def hold(conn: sqlite3.Connection, after: After) -> None:
-                release.wait(5)
-
-            holder = asyncio.ensure_future(backend._writer.run(hold))
-            await asyncio.sleep(0.05)
-            tasks = [asyncio.ensure_future(put(k)) for k in ("a", "b", "c")]
-            await asyncio.sleep(0.05)
-            release.set()
-            await holder
+            async with _writer_held(backend._writer):
+                tasks = [
+                    asyncio.ensure_future(_put(backend, store.id, k, k.encode()))
+                    for k in ("a", "b", "c")
+                ]
             assert [r.key for r in await asyncio.gather(*tasks)] == ["a", "b", "c"]
             for key in ("a", "b", "c"):
                 record = await backend.get_record(store.id, key)
