@@ -105,6 +105,7 @@ class RecordRows(EmbeddedState):
         assert isinstance(body, SpooledBody)
         modified = now_ms()
         inline, blob, size = body.inline, body.blob, body.size
+        record = RecordMeta(key, size, content_type, content_encoding, etag, modified, inline, blob)
 
         def op(conn: sqlite3.Connection, after: After) -> RecordMeta:
             old = _current(conn, store_id, key, condition)
@@ -139,18 +140,13 @@ class RecordRows(EmbeddedState):
             if old and old[3] is not None:
                 self._bury(after, [old[3]])
             self._writer.count(store_id, 1, 0, delta, 0 if old else 1, modified)
-            return RecordMeta(
-                key, size, content_type, content_encoding, etag, modified, inline, blob
-            )
+            return record
 
         def failed() -> None:
             if blob is not None:
                 self._files.remove(blob)
 
-        grouped = None
-        if inline is not None:
-            record = RecordMeta(key, size, content_type, content_encoding, etag, modified, inline)
-            grouped = InlinePut(store_id, condition, record)
+        grouped = InlinePut(store_id, condition, record) if inline is not None else None
         result: RecordMeta = await self._writer.run(
             op, failed, [record_changed(store_id, key)], checks_first=True, put=grouped
         )
