@@ -9,9 +9,12 @@ class BytesBodyStream:
     def __init__(self, data: bytes) -> None:
         self._data = data
 
-    async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    def part(self, start: int = 0, length: int | None = None) -> bytes:
         end = len(self._data) if length is None else start + length
-        data = self._data if (start, end) == (0, len(self._data)) else self._data[start:end]
+        return self._data if (start, end) == (0, len(self._data)) else self._data[start:end]
+
+    async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        data = self.part(start, length)
         if data:
             yield data
 

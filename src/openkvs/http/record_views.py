@@ -79,7 +79,7 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         return
     app.backend.note_read(store.id)
     if found.inline is not None:  # a small record: its bytes came with it
-        await _answer(ctx, found, found.inline, attachment, key)
+        await _answer(ctx, found, BytesBodyStream(found.inline), attachment, key)
         return
     if await _redirected(app, ctx, found, attachment, key):
         return
@@ -110,26 +110,17 @@ def _record_headers(record: RecordMeta, attachment: bool, key: str) -> Headers:
 async def _answer(
     ctx: Ctx,
     record: RecordMeta,
-    stream: BodyStream | bytes | None,
+    stream: BodyStream | None,
     attachment: bool,
     key: str,
 ) -> None:
-    """Headers and body for one version of a record; `stream` is None for HEAD, and the body
-    itself for a small record."""
+    """Headers and body for one version of a record; `stream` is None for HEAD."""
     if attachment:
         headers = _record_headers(record, attachment, key)
     else:  # made once per record object (backends may share one between requests)
         if record.answer_headers is None:
             record.answer_headers = _record_headers(record, attachment, key)
         headers = list(record.answer_headers)
-    if isinstance(stream, bytes):
-        if _plain_get(ctx, record):
-            headers.append((b"accept-ranges", b"bytes"))
-            headers.append((b"content-length", str(record.size).encode()))
-            await ctx.start(200, headers)
-            await ctx.body(stream)
-            return
-        stream = BytesBodyStream(stream)
     if _not_modified(ctx, record):
         await ctx.empty(304, headers)
         return
@@ -159,18 +150,11 @@ async def _answer(
         end = start + length - 1
         headers.append((b"content-range", f"bytes {start}-{end}/{record.size}".encode()))
     headers.append((b"content-length", str(length).encode()))
+    if isinstance(stream, BytesBodyStream):  # in memory: one message, no reads to wait for
+        await ctx.start(status, headers)
+        await ctx.body(stream.part(start, length))
+        return
     await _send(ctx, status, headers, None if stream is None else stream.chunks(start, length))
-
-
-def _plain_get(ctx: Ctx, record: RecordMeta) -> bool:
-    """A request for the whole record as stored: no condition, range or encoding in play."""
-    headers = ctx.headers
-    return (
-        record.content_encoding is None
-        and "range" not in headers
-        and "if-none-match" not in headers
-        and "if-modified-since" not in headers
-    )
 
 
 async def _send(
