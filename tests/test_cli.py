@@ -250,6 +250,13 @@ def test_token_revoke_makes_the_token_fail_on_the_running_server(running: Server
     token_id = new_rows[0].split()[0]
     assert doomed not in new_rows[0]
     assert me(running.url, doomed).status_code == 200
+    # A record read again and again with the token (its answer is kept: http/answer_memo.py).
+    auth = {"Authorization": f"Bearer {doomed}"}
+    created = httpx.post(f"{running.url}/v2/key-value-stores", headers=auth, timeout=30)
+    record = f"{running.url}/v2/key-value-stores/{created.json()['data']['id']}/records/k"
+    assert httpx.put(record, content=b"mine", headers=auth, timeout=30).status_code == 201
+    for _ in range(3):
+        assert httpx.get(record, headers=auth, timeout=30).content == b"mine"
 
     result = openkvs("token", "revoke", token_id, *running.account_args())
     assert result.returncode == 0, result.stderr
@@ -257,6 +264,7 @@ def test_token_revoke_makes_the_token_fail_on_the_running_server(running: Server
     response = me(running.url, doomed)
     assert response.status_code == 401, response.text
     assert response.json()["error"]["type"] == "invalid-token"
+    assert httpx.get(record, headers=auth, timeout=30).status_code == 401
     # Also where no token would be needed (D7), and as ?token=.
     listing = httpx.get(f"{running.url}/v2/key-value-stores", params={"token": doomed}, timeout=30)
     assert listing.status_code == 401

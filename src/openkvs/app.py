@@ -19,6 +19,7 @@ from openkvs.core.ids import hash_token, now_ms
 from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
 from openkvs.core.stores import StoreAccess
+from openkvs.http.answer_memo import Answer, AnswerMemo
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
 from openkvs.http.routes import RECORD_PATH, build_router, record_endpoint
 
@@ -84,6 +85,7 @@ class OpenKvs:
         self._id_prefix = secrets.token_hex(4)
         self._id_counter = itertools.count(1)
         self.on_started: list[Any] = []
+        self.memo: AnswerMemo | None = None
 
     # rate limits (D12)
     def limit_records(self, ctx: Ctx, store_id: str) -> None:
@@ -125,6 +127,12 @@ class OpenKvs:
 
     async def startup(self) -> None:
         await self.backend.start()
+        if not self.settings.rate_limit_records:  # a kept answer would skip the limit
+            memo = AnswerMemo()
+            refresh = self.backend.watch_changes(memo)
+            if refresh is not None:
+                memo.refresh = refresh
+                self.memo = memo
         for hook in self.on_started:
             await hook(self)
         if self.settings.unnamed_retention:
@@ -148,7 +156,15 @@ class OpenKvs:
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        ctx = Ctx(scope, receive, send, f"{self._id_prefix}-{next(self._id_counter):x}")
+        memo = self.memo
+        if memo is not None:
+            kept = memo.lookup(scope)
+            if kept is not None:
+                await self._send_kept(scope, send, kept, started)
+                return
+        ctx = Ctx(scope, receive, send, self._request_id())
+        if memo is not None and scope["method"] == "GET":
+            ctx.memo_generation = memo.generation
         status = 500
         try:
             status = await self._handle(ctx)
@@ -156,17 +172,33 @@ class OpenKvs:
             status = 499
         finally:
             if self.settings.access_log:
-                query = scope["query_string"].decode("latin-1")
-                access_log.info(
-                    '%s "%s %s%s" %s %.1fms id=%s',
-                    scope["client"][0] if scope.get("client") else "-",
-                    scope["method"],
-                    scope["path"],
-                    "?" + redact_query(query) if query else "",
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                    ctx.request_id,
-                )
+                self._log(scope, status, started, ctx.request_id)
+
+    async def _send_kept(
+        self, scope: dict[str, Any], send: Any, kept: Answer, started: float
+    ) -> None:
+        """A repeated GET answered as before (http/answer_memo.py), and counted as a read."""
+        await send(kept.start)
+        await send(kept.body)
+        self.backend.note_read(kept.store_id)
+        if self.settings.access_log:
+            self._log(scope, 200, started, self._request_id())
+
+    def _request_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._id_counter):x}"
+
+    def _log(self, scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
+        query = scope["query_string"].decode("latin-1")
+        access_log.info(
+            '%s "%s %s%s" %s %.1fms id=%s',
+            scope["client"][0] if scope.get("client") else "-",
+            scope["method"],
+            scope["path"],
+            "?" + redact_query(query) if query else "",
+            status,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+        )
 
     async def _handle(self, ctx: Ctx) -> int:
         scope = ctx.scope

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from openkvs.core.models import KeyItem, RecordMeta, Store, TokenInfo, User, WriteCondition
@@ -30,6 +30,15 @@ class BodyStream(Protocol):
         """`length` bytes from `start` (all by default), a few hundred KiB at a time."""
 
     async def close(self) -> None: ...
+
+
+class ChangeWatcher(Protocol):
+    """Told of committed changes, on the event loop, before anything that follows their answer."""
+
+    def record_changed(self, store_id: str, key: str) -> None: ...
+
+    def everything_changed(self) -> None:
+        """Anything may have changed: users, tokens, stores, their access, any record."""
 
 
 class Backend(Protocol):
@@ -119,3 +128,8 @@ class Backend(Protocol):
     def note_list(self, store_id: str) -> None: ...
 
     def note_access(self, store_id: str) -> None: ...
+
+    def watch_changes(self, watcher: ChangeWatcher) -> Callable[[], None] | None:
+        """Tell `watcher` of every change this process will see, and return what applies the
+        changes queued so far (to call before trusting anything kept); None if this backend
+        cannot see every change (other processes write behind its back)."""

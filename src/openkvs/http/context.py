@@ -32,9 +32,11 @@ class Ctx:
     """What a view needs of the ASGI request, parsed once."""
 
     __slots__ = (
+        "answer_body",
         "body_done",
         "extra_headers",
         "headers",
+        "memo_generation",
         "method",
         "params",
         "query",
@@ -42,6 +44,7 @@ class Ctx:
         "request_id",
         "scope",
         "send",
+        "sent_headers",
         "started",
         "status",
         "user",
@@ -66,16 +69,18 @@ class Ctx:
         self.request_id = request_id
         self.status = 0
         self.body_done = False
+        # For the answer memo (http/answer_memo.py): the changes seen when the request came,
+        # if its answer may be kept; the headers sent; the whole body of a 200 sent at once.
+        self.memo_generation: int | None = None
+        self.sent_headers: Headers = []
+        self.answer_body: bytes | None = None
 
     async def start(self, status: int, headers: Headers) -> None:
         self.started = True
         self.status = status
+        self.sent_headers = headers + CORS_HEADERS + self.extra_headers
         await self.send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": headers + CORS_HEADERS + self.extra_headers,
-            }
+            {"type": "http.response.start", "status": status, "headers": self.sent_headers}
         )
 
     async def body(self, data: bytes, more: bool = False) -> None:

@@ -80,6 +80,8 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     app.backend.note_read(store.id)
     if found.inline is not None:  # a small record: its bytes came with it
         await _answer(ctx, found, BytesBodyStream(found.inline), attachment, key)
+        if app.memo is not None:
+            app.memo.keep(ctx, store.id, key)
         return
     if await _redirected(app, ctx, found, attachment, key):
         return
@@ -151,8 +153,11 @@ async def _answer(
         headers.append((b"content-range", f"bytes {start}-{end}/{record.size}".encode()))
     headers.append((b"content-length", str(length).encode()))
     if isinstance(stream, BytesBodyStream):  # in memory: one message, no reads to wait for
+        data = stream.part(start, length)
         await ctx.start(status, headers)
-        await ctx.body(stream.part(start, length))
+        await ctx.body(data)
+        if status == 200:
+            ctx.answer_body = data
         return
     await _send(ctx, status, headers, None if stream is None else stream.chunks(start, length))
 

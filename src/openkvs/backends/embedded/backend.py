@@ -7,9 +7,11 @@ import fcntl
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from openkvs.backends.background import BackgroundWork
+from openkvs.backends.base import ChangeWatcher
 from openkvs.backends.embedded.accounts import AccountRows
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.migrations import migrate
@@ -96,6 +98,11 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
                 self._files.remove(name)
         if dead:
             conn.execute("DELETE FROM dead_blobs")
+
+    def watch_changes(self, watcher: ChangeWatcher) -> Callable[[], None]:
+        """Every write goes through this process's writer, which queues what it changed."""
+        self._cache.watch(watcher)
+        return self._cache.refresh
 
     async def close(self) -> None:
         await self._stop_background()

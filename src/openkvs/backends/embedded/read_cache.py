@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from openkvs.backends.base import ChangeWatcher
 from openkvs.core.models import RecordMeta, Store
 
 # Inline bodies kept, in all; one record's body is kept only up to RECORD_BODY_LIMIT.
@@ -72,6 +73,13 @@ class ReadCache:
         self.accounts_epoch = 0  # moved when users or tokens may have changed
         self._accounts_seen = 0
         self._tokens: dict[str, Any] = {}
+        self._watcher: ChangeWatcher | None = None
+        self._watched_epoch = 0
+
+    def watch(self, watcher: ChangeWatcher) -> None:
+        """Tell `watcher` of every change `refresh` applies, and of any change to accounts."""
+        self._watcher = watcher
+        self._watched_epoch = self.accounts_epoch
 
     # writer thread
     def committed(self, changes: list[Change]) -> None:
@@ -108,15 +116,23 @@ class ReadCache:
     def refresh(self) -> None:
         """Apply the changes queued by commits; every lookup calls this first."""
         queued = self._queued
+        watcher = self._watcher
         while queued:
             for change in queued.popleft():
                 if change[0] == "record":
                     self._drop_record((change[1], change[2]))
                     self._counters[change[1]] = self._counters.get(change[1], 0) + 1
+                    if watcher is not None:
+                        watcher.record_changed(change[1], change[2])
                 elif change[0] == "counters":
                     self._counters[change[1]] = self._counters.get(change[1], 0) + 1
                 else:
                     self._drop_all()
+                    if watcher is not None:
+                        watcher.everything_changed()
+        if watcher is not None and self._watched_epoch != self.accounts_epoch:
+            self._watched_epoch = self.accounts_epoch
+            watcher.everything_changed()
         if len(self._counters) > ENTRIES_LIMIT:
             self._drop_all()
 

@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from openkvs.backends.background import BackgroundWork
+from openkvs.backends.base import ChangeWatcher
 from openkvs.backends.scaleout.accounts import AccountRows
 from openkvs.backends.scaleout.migrations import migrate
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
@@ -47,6 +48,10 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             await self.objects.start()
             self._start_stats_flush()
             self._every(self._sweep_interval, self._sweep, "sweep")
+
+    def watch_changes(self, watcher: ChangeWatcher) -> None:
+        """Other nodes write behind this one's back: nothing it keeps could be trusted."""
+        return None
 
     async def close(self) -> None:
         if await self._stop_background():

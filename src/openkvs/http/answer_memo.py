@@ -1,0 +1,118 @@
+"""Answers to repeated, identical GETs of small records, kept until what they show changes.
+
+A kept answer is the exact status, headers and body the general path sent for one request: the
+same method, raw path, query and headers, all of them (so the same token, conditions, range and
+encoding). Such a request is answered again from the memo without parsing it, which roughly
+halves the work of a repeated small GET (docs/performance.md).
+
+It is safe because nothing else goes into such an answer than what the backend's change feed
+reports: the record (`record_changed`), and the token, the store and its access
+(`everything_changed`, which drops every answer). The feed is the embedded read cache's; a
+backend without one (scale-out: other nodes write behind this one's back) gets no memo. An
+answer is kept only if no change was applied while it was being made, and every lookup first
+applies the queued changes (`refresh`), the read cache's own rule: nothing served from the memo
+is older than a write already answered.
+
+What the general path does besides answering is done again on a hit: the read is counted. Rate
+limits are checked per request, so with them set no answer is kept. Errors, partial answers,
+304s and bodies decoded for the client are never kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from openkvs.http.context import Ctx
+
+ENTRIES_LIMIT = 4096
+BYTES_LIMIT = 16 * 1024 * 1024
+
+MemoKey = tuple[Any, ...]
+
+
+class Answer:
+    """One kept answer: ASGI messages to send again, and the record they show."""
+
+    __slots__ = ("body", "memo_key", "record", "size", "start", "store_id")
+
+    def __init__(
+        self, memo_key: MemoKey, store_id: str, key: str, headers: list[Any], body: bytes
+    ) -> None:
+        self.memo_key = memo_key
+        self.store_id = store_id
+        self.record = (store_id, key)
+        self.size = len(body)
+        self.start = {"type": "http.response.start", "status": 200, "headers": headers}
+        self.body = {"type": "http.response.body", "body": body, "more_body": False}
+
+
+def memo_key(scope: dict[str, Any]) -> MemoKey:
+    return (scope["raw_path"], scope["query_string"], *scope["headers"])
+
+
+def _nothing_queued() -> None:
+    return None
+
+
+class AnswerMemo:
+    def __init__(self) -> None:
+        # What applies the backend's queued changes, calling us back (Backend.watch_changes).
+        self.refresh: Callable[[], None] = _nothing_queued
+        self._answers: dict[MemoKey, Answer] = {}
+        self._by_record: dict[tuple[str, str], list[Answer]] = {}
+        self._bytes = 0
+        self.generation = 0  # moved by every change applied
+
+    def lookup(self, scope: dict[str, Any]) -> Answer | None:
+        """The kept answer to this request, if any; a GET only."""
+        self.refresh()
+        if scope["method"] != "GET":
+            return None
+        return self._answers.get(memo_key(scope))
+
+    def keep(self, ctx: Ctx, store_id: str, key: str) -> None:
+        """Keep what the general path just sent for `ctx`, if it may be sent again."""
+        body = ctx.answer_body
+        if body is None or ctx.memo_generation is None or ctx.status != 200:
+            return
+        self.refresh()
+        if ctx.memo_generation != self.generation or ctx.method != ctx.scope["method"]:
+            return  # something changed while it was made; or ?method= made it another method
+        if len(body) > BYTES_LIMIT // 16:
+            return
+        mkey = memo_key(ctx.scope)
+        self._drop(self._answers.get(mkey))
+        while self._answers and (
+            len(self._answers) >= ENTRIES_LIMIT or self._bytes + len(body) > BYTES_LIMIT
+        ):
+            self._drop(next(iter(self._answers.values())))  # the oldest
+        answer = Answer(mkey, store_id, key, ctx.sent_headers, body)
+        self._answers[mkey] = answer
+        self._by_record.setdefault(answer.record, []).append(answer)
+        self._bytes += len(body)
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def _drop(self, answer: Answer | None) -> None:
+        if answer is None or self._answers.pop(answer.memo_key, None) is None:
+            return
+        self._bytes -= answer.size
+        same = self._by_record[answer.record]
+        same.remove(answer)
+        if not same:
+            del self._by_record[answer.record]
+
+    # the backend's change feed, called from `refresh` on the event loop
+    def record_changed(self, store_id: str, key: str) -> None:
+        self.generation += 1
+        for answer in self._by_record.pop((store_id, key), []):
+            self._answers.pop(answer.memo_key, None)
+            self._bytes -= answer.size
+
+    def everything_changed(self) -> None:
+        self.generation += 1
+        self._answers.clear()
+        self._by_record.clear()
+        self._bytes = 0

@@ -1,0 +1,102 @@
+"""AnswerMemo on its own: what it keeps, for how long, and within which bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openkvs.http import answer_memo
+from openkvs.http.answer_memo import AnswerMemo
+from openkvs.http.context import Ctx
+
+
+def scope(path: str, method: str = "GET", token: bytes = b"Bearer t") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"h"), (b"authorization", token)],
+    }
+
+
+def answered(memo: AnswerMemo, request: dict[str, Any], body: bytes, status: int = 200) -> Ctx:
+    """A Ctx as the general path leaves it after answering `request` with `body`."""
+    ctx = Ctx(request, None, None, "id")
+    ctx.memo_generation = memo.generation
+    ctx.status = status
+    ctx.sent_headers = [(b"content-length", str(len(body)).encode())]
+    ctx.answer_body = body
+    return ctx
+
+
+def keep(memo: AnswerMemo, path: str, body: bytes, key: str = "k") -> None:
+    request = scope(path)
+    assert memo.lookup(request) is None
+    memo.keep(answered(memo, request, body), "s1", key)
+
+
+def test_a_kept_answer_is_found_by_the_same_request_only() -> None:
+    memo = AnswerMemo()
+    keep(memo, "/r/k", b"body")
+    found = memo.lookup(scope("/r/k"))
+    assert found is not None
+    assert found.body["body"] == b"body" and found.start["status"] == 200
+    assert memo.lookup(scope("/r/k", token=b"Bearer other")) is None
+    assert memo.lookup(scope("/r/k", method="HEAD")) is None
+    assert memo.lookup(scope("/r/k2")) is None
+
+
+def test_only_whole_200_answers_made_without_a_change_meanwhile_are_kept() -> None:
+    memo = AnswerMemo()
+    request = scope("/r/k")
+    memo.keep(answered(memo, request, b"x", status=206), "s1", "k")
+    assert memo.lookup(request) is None
+    ctx = answered(memo, request, b"x")
+    memo.record_changed("s1", "other")  # a commit applied while the answer was being made
+    memo.keep(ctx, "s1", "k")
+    assert memo.lookup(request) is None
+    overridden = answered(memo, request, b"x")
+    overridden.method = "DELETE"  # ?method=DELETE
+    memo.keep(overridden, "s1", "k")
+    assert memo.lookup(request) is None
+
+
+def test_changes_drop_the_answers_they_touch() -> None:
+    memo = AnswerMemo()
+    keep(memo, "/r/a", b"a", key="a")
+    keep(memo, "/by-name/a", b"a", key="a")
+    keep(memo, "/r/b", b"b", key="b")
+    memo.record_changed("s1", "a")
+    assert memo.lookup(scope("/r/a")) is None
+    assert memo.lookup(scope("/by-name/a")) is None
+    assert memo.lookup(scope("/r/b")) is not None
+    memo.everything_changed()
+    assert len(memo) == 0
+
+
+def test_changes_are_applied_before_every_lookup() -> None:
+    memo = AnswerMemo()
+    keep(memo, "/r/a", b"a", key="a")
+    queued = [("s1", "a")]
+    memo.refresh = lambda: [memo.record_changed(*change) for change in queued] and None
+    assert memo.lookup(scope("/r/a")) is None
+
+
+def test_entries_and_bytes_are_bounded_oldest_first(monkeypatch: Any) -> None:
+    monkeypatch.setattr(answer_memo, "ENTRIES_LIMIT", 3)
+    monkeypatch.setattr(answer_memo, "BYTES_LIMIT", 160)
+    memo = AnswerMemo()
+    for i in range(5):
+        keep(memo, f"/r/{i}", b"x", key=str(i))
+    assert len(memo) == 3
+    assert memo.lookup(scope("/r/1")) is None and memo.lookup(scope("/r/4")) is not None
+    keep(memo, "/r/big", b"y" * 11, key="big")  # over BYTES_LIMIT // 16: never kept
+    assert memo.lookup(scope("/r/big")) is None
+    for i in range(5, 10):
+        keep(memo, f"/r/{i}", b"z" * 10, key=str(i))
+    assert memo.lookup(scope("/r/9")) is not None
+    assert sum(memo.lookup(scope(f"/r/{i}")) is not None for i in range(10)) == 3
+    memo.record_changed("s1", "9")  # the byte count stays right as answers go
+    keep(memo, "/r/again", b"w" * 10, key="again")
+    assert len(memo) == 3
