@@ -19,7 +19,7 @@ from openkvs.core.ids import hash_token, now_ms
 from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
 from openkvs.core.stores import StoreAccess
-from openkvs.http.answer_memo import Answer, AnswerMemo
+from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
 from openkvs.http.routes import RECORD_PATH, build_router, record_endpoint
 
@@ -157,13 +157,16 @@ class OpenKvs:
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
         memo = self.memo
-        if memo is not None:
-            kept = memo.lookup(scope)
+        mkey = None
+        if memo is not None and scope["method"] == "GET":
+            mkey = memo_key(scope)
+            kept = memo.lookup(mkey)
             if kept is not None:
                 await self._send_kept(scope, send, kept, started)
                 return
         ctx = Ctx(scope, receive, send, self._request_id())
-        if memo is not None and scope["method"] == "GET":
+        if memo is not None and mkey is not None:
+            ctx.memo_key = mkey
             ctx.memo_generation = memo.generation
         status = 500
         try:

@@ -2,8 +2,9 @@
 
 A kept answer is the exact status, headers and body the general path sent for one request: the
 same method, raw path, query and headers, all of them (so the same token, conditions, range and
-encoding). Such a request is answered again from the memo without parsing it, which roughly
-halves the work of a repeated small GET (docs/performance.md).
+encoding). Such a request is answered again from the memo without parsing it, which takes most
+of openkvs's own work off a repeated small GET (docs/performance.md). An answer is kept the
+second time the general path makes it, so GETs that are never repeated pay only for a note.
 
 It is safe because nothing else goes into such an answer than what the backend's change feed
 reports: the record (`record_changed`), and the token, the store and its access
@@ -20,6 +21,7 @@ limits are checked per request, so with them set no answer is kept. Errors, part
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +50,7 @@ class Answer:
 
 
 def memo_key(scope: dict[str, Any]) -> MemoKey:
+    """What identifies a GET: its raw path, query and every header."""
     return (scope["raw_path"], scope["query_string"], *scope["headers"])
 
 
@@ -59,36 +62,45 @@ class AnswerMemo:
     def __init__(self) -> None:
         # What applies the backend's queued changes, calling us back (Backend.watch_changes).
         self.refresh: Callable[[], None] = _nothing_queued
-        self._answers: dict[MemoKey, Answer] = {}
+        self._answers: OrderedDict[MemoKey, Answer] = OrderedDict()  # the oldest first
         self._by_record: dict[tuple[str, str], list[Answer]] = {}
+        self._seen: set[int] = set()  # hashes of requests answered once, not yet kept
         self._bytes = 0
         self.generation = 0  # moved by every change applied
 
-    def lookup(self, scope: dict[str, Any]) -> Answer | None:
-        """The kept answer to this request, if any; a GET only."""
+    def lookup(self, mkey: MemoKey) -> Answer | None:
+        """The kept answer to the GET whose `memo_key` is `mkey`, if any."""
         self.refresh()
-        if scope["method"] != "GET":
-            return None
-        return self._answers.get(memo_key(scope))
+        return self._answers.get(mkey)
 
     def keep(self, ctx: Ctx, store_id: str, key: str) -> None:
         """Keep what the general path just sent for `ctx`, if it may be sent again."""
         body = ctx.answer_body
-        if body is None or ctx.memo_generation is None or ctx.status != 200:
+        mkey = ctx.memo_key
+        if body is None or mkey is None or ctx.status != 200:
             return
         self.refresh()
-        if ctx.memo_generation != self.generation or ctx.method != ctx.scope["method"]:
+        if ctx.memo_generation != self.generation or ctx.method != "GET":
             return  # something changed while it was made; or ?method= made it another method
         if len(body) > BYTES_LIMIT // 16:
             return
-        mkey = memo_key(ctx.scope)
+        # The first time, only noted (by hash: a false match just keeps an answer early), so
+        # GETs that are never repeated cost little and keep nothing of their requests.
+        seen = self._seen
+        if len(seen) >= ENTRIES_LIMIT:
+            seen.clear()
+        noted = len(seen)
+        mhash = hash(mkey)
+        seen.add(mhash)
+        if len(seen) != noted:
+            return
+        seen.discard(mhash)
         self._drop(self._answers.get(mkey))
-        while self._answers and (
-            len(self._answers) >= ENTRIES_LIMIT or self._bytes + len(body) > BYTES_LIMIT
-        ):
-            self._drop(next(iter(self._answers.values())))  # the oldest
+        answers = self._answers
+        while answers and (len(answers) >= ENTRIES_LIMIT or self._bytes + len(body) > BYTES_LIMIT):
+            self._drop(next(iter(answers.values())))  # the oldest
         answer = Answer(mkey, store_id, key, ctx.sent_headers, body)
-        self._answers[mkey] = answer
+        answers[mkey] = answer
         self._by_record.setdefault(answer.record, []).append(answer)
         self._bytes += len(body)
 
@@ -113,6 +125,7 @@ class AnswerMemo:
 
     def everything_changed(self) -> None:
         self.generation += 1
+        self._seen.clear()
         self._answers.clear()
         self._by_record.clear()
         self._bytes = 0

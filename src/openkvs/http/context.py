@@ -37,6 +37,7 @@ class Ctx:
         "extra_headers",
         "headers",
         "memo_generation",
+        "memo_key",
         "method",
         "params",
         "query",
@@ -69,9 +70,11 @@ class Ctx:
         self.request_id = request_id
         self.status = 0
         self.body_done = False
-        # For the answer memo (http/answer_memo.py): the changes seen when the request came,
-        # if its answer may be kept; the headers sent; the whole body of a 200 sent at once.
-        self.memo_generation: int | None = None
+        # For the answer memo (http/answer_memo.py): the request's key there, if its answer
+        # may be kept, and the changes seen when it came; the headers sent; the whole body of
+        # a 200 sent at once.
+        self.memo_key: tuple[Any, ...] | None = None
+        self.memo_generation = 0
         self.sent_headers: Headers = []
         self.answer_body: bytes | None = None
 
