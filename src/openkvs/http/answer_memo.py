@@ -119,9 +119,8 @@ class AnswerMemo:
     # the backend's change feed, called from `refresh` on the event loop
     def record_changed(self, store_id: str, key: str) -> None:
         self.generation += 1
-        for answer in self._by_record.pop((store_id, key), []):
-            self._answers.pop(answer.memo_key, None)
-            self._bytes -= answer.size
+        for answer in list(self._by_record.get((store_id, key), ())):
+            self._drop(answer)
 
     def everything_changed(self) -> None:
         self.generation += 1
