@@ -2,10 +2,11 @@
 
 `python -m bench.floor_app --port N` serves, through `openkvs.serving.serve` (Granian, uvloop,
 the same settings as `openkvs serve`), an app with no storage, no auth and no routing: GET
-/r/KEY answers the bytes last PUT there, PUT reads the body and answers 201 `{}`. Its figures
-show how fast any Python server can be on this machine, so they bound what openkvs can reach.
-It keeps the bodies it is sent, except under the keys of the PUT workloads W2 and W4, which
-write to ever new keys: those bodies are read and dropped.
+/r/KEY answers the bytes last PUT there, PUT reads the body (up to its Content-Length, where
+openkvs too stops) and answers 201 `{}`. Its figures show how fast any Python server can be on
+this machine, so they bound what openkvs can reach. It keeps the bodies it is sent, except under
+the keys of the PUT workloads W2 and W4, which write to ever new keys: those bodies are read and
+dropped.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ class FloorApp:
         key = scope["path"].removeprefix("/r/")
         if scope["method"] == "PUT":
             chunks = []
-            while True:
+            left = _content_length(scope)
+            while left != 0:
                 message = await receive()
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                chunks.append(chunk)
+                left -= len(chunk)
                 if not message.get("more_body", False):
                     break
             if not key.startswith(DROPPED_PREFIXES):
@@ -53,6 +57,14 @@ class FloorApp:
             return
         body, etag = found
         await _answer(send, 200, b"application/octet-stream", body, [(b"etag", etag)])
+
+
+def _content_length(scope: dict[str, Any]) -> int:
+    """The body's length, so that it ends with its last byte as in openkvs; -1 if unknown."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return -1
 
 
 async def _answer(send: Any, status: int, kind: bytes, body: bytes, extra: list[Any]) -> None:
