@@ -143,8 +143,7 @@ class Ctx:
             return False
         if "transfer-encoding" in self.headers:
             return True
-        length = self.headers.get("content-length", "0").strip()
-        return not (length.isascii() and length.isdigit() and int(length) == 0)
+        return "content-length" in self.headers and self._declared_length() != 0
 
     async def discard_body(self, limit: int, seconds: float) -> None:
         """Read and drop what is left of the request body after an early answer.
