@@ -309,6 +309,56 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
     asyncio.run(scenario())
 
 
+def test_a_full_batch_of_small_writes_is_one_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group statements carry up to MAX_BATCH rows of bound values: a full batch, half of
+    it overwriting earlier records, is written by one group, and nothing is lost or left."""
+    groups: list[int] = []
+    real_write_group = writer_module.write_group
+
+    def counting(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
+        groups.append(len(puts))
+        return real_write_group(conn, puts, count)
+
+    async def scenario() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        await backend.start(serve=False)
+        try:
+            user = await backend.create_user("u")
+            store, _ = await backend.get_or_create_store(user.id, "s", None)
+            half = writer_module.MAX_BATCH // 2
+            for i in range(half):
+                await _put(backend, store.id, f"k{i}", b"old")
+            monkeypatch.setattr(writer_module, "write_group", counting)
+            async with _writer_held(backend._writer):
+                tasks = [
+                    asyncio.ensure_future(_put(backend, store.id, f"k{i}", f"new {i}".encode()))
+                    for i in range(writer_module.MAX_BATCH)
+                ]
+            results = await asyncio.gather(*tasks)
+            assert groups == [writer_module.MAX_BATCH]
+            assert [r.key for r in results] == [f"k{i}" for i in range(writer_module.MAX_BATCH)]
+            for i in (0, half - 1, half, writer_module.MAX_BATCH - 1):
+                record = await backend.get_record(store.id, f"k{i}")
+                assert record is not None and record.inline == f"new {i}".encode()
+            fresh = await backend.store_by_id(store.id)
+            assert fresh is not None
+            expected_bytes = sum(len(f"new {i}") for i in range(writer_module.MAX_BATCH))
+            assert fresh.stats.record_count == writer_module.MAX_BATCH
+            assert fresh.stats.storage_bytes == expected_bytes
+            conn = sqlite3.connect(tmp_path / "data" / "openkvs.db")
+            try:
+                bodies = conn.execute("SELECT count(*) FROM bodies").fetchone()[0]
+            finally:
+                conn.close()
+            assert bodies == writer_module.MAX_BATCH  # the replaced bodies are gone
+        finally:
+            await backend.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_group_that_fails_is_run_again_one_write_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

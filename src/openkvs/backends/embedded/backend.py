@@ -23,6 +23,9 @@ from openkvs.backends.embedded.writer import Writer
 from openkvs.backends.stats_buffer import StatsBuffer
 
 log = logging.getLogger("openkvs.embedded")
+# Prepared statements kept per connection: the writer's group statements have one text per
+# batch size (put_batch.py), up to MAX_BATCH of each kind.
+STATEMENT_CACHE = 1024
 
 
 class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
@@ -43,7 +46,12 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     # lifecycle
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._db_path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self._db_path,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=STATEMENT_CACHE,
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if self.strict else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=10000")
