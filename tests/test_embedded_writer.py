@@ -84,6 +84,19 @@ async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _count_groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the size of every group the writer writes, in order."""
+    groups: list[int] = []
+    real_write_group = writer_module.write_group
+
+    def counting(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
+        groups.append(len(puts))
+        return real_write_group(conn, puts, count)
+
+    monkeypatch.setattr(writer_module, "write_group", counting)
+    return groups
+
+
 async def _put(
     backend: EmbeddedBackend,
     store_id: str,
@@ -231,14 +244,7 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
     """put_batch.py: inline writes queued together share their statements; each still gets
     its own outcome (a new key, an overwrite, a key that held a file body, a failed condition,
     a deleted store), and bodies, counters and the replaced bodies come out right."""
-    groups: list[int] = []
-    real_write_group = writer_module.write_group
-
-    def counting(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
-        groups.append(len(puts))
-        return real_write_group(conn, puts, count)
-
-    monkeypatch.setattr(writer_module, "write_group", counting)
+    groups = _count_groups(monkeypatch)
 
     async def scenario() -> None:
         backend = EmbeddedBackend(tmp_path / "data", inline_threshold=1000)
@@ -314,12 +320,6 @@ def test_a_full_batch_of_small_writes_is_one_group(
 ) -> None:
     """The group statements carry up to MAX_BATCH rows of bound values: a full batch, half of
     it overwriting earlier records, is written by one group, and nothing is lost or left."""
-    groups: list[int] = []
-    real_write_group = writer_module.write_group
-
-    def counting(conn: sqlite3.Connection, puts: list[Any], count: Any) -> Any:
-        groups.append(len(puts))
-        return real_write_group(conn, puts, count)
 
     async def scenario() -> None:
         backend = EmbeddedBackend(tmp_path / "data")
@@ -330,7 +330,7 @@ def test_a_full_batch_of_small_writes_is_one_group(
             half = writer_module.MAX_BATCH // 2
             for i in range(half):
                 await _put(backend, store.id, f"k{i}", b"old")
-            monkeypatch.setattr(writer_module, "write_group", counting)
+            groups = _count_groups(monkeypatch)  # the writes above are not counted
             async with _writer_held(backend._writer):
                 tasks = [
                     asyncio.ensure_future(_put(backend, store.id, f"k{i}", f"new {i}".encode()))

@@ -1,13 +1,13 @@
 """Small-record writes of one batch in a few statements for all of them, not three each.
 
 Every statement the writer thread runs releases the GIL and must win it back from the busy event
-loop; per record that hand-over, not SQLite's work, was the cost of a PUT (docs/performance.md).
-So consecutive writes of inline bodies to distinct keys go together: one statement reads every
-store and old record (one JSON row out), one inserts every body, one inserts every record row,
-one drops the replaced bodies. The statements take their rows as multi-row VALUES lists of bound
-parameters: SQLite reads those as they are, where rows passed as JSON cost a parse per column
-(docs/performance.md, "Writes"). A write whose key held a file body leaves the group and runs
-its own operation (its file must be buried).
+loop, and with three statements per record those hand-overs were most of a PUT's cost in the
+writer (docs/performance.md). So consecutive writes of inline bodies to distinct keys go
+together: one statement reads every store and old record (one JSON row out), one inserts every
+body, one inserts every record row, one drops the replaced bodies. The statements take their
+rows as multi-row VALUES lists of bound parameters: SQLite reads those as they are, where rows
+passed as JSON cost a parse per column (docs/performance.md, "Writes"). A write whose key held a
+file body leaves the group and runs its own operation (its file must be buried).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def write_group(conn: sqlite3.Connection, puts: list[InlinePut], count: Count) -
         count(put.store_id, 1, 0, record.size - (old_size or 0), created, record.modified_at)
         outcomes.append((record, None))
     if rows:
-        written = len(bodies) // 2
+        written = len(bodies) // 2  # two values per body
         conn.execute(insert_bodies_sql(written), bodies)
         conn.execute(insert_records_sql(written), rows)
     if replaced:
