@@ -21,7 +21,7 @@ from openkvs.backends.embedded.backend import EmbeddedBackend
 from openkvs.backends.embedded.read_cache import ReadCache, record_changed
 from openkvs.backends.embedded.writer import Writer
 from openkvs.core.errors import ApiError
-from openkvs.core.models import RecordMeta, WriteCondition
+from openkvs.core.models import RecordMeta, Store, WriteCondition
 
 After = list[Callable[[], None]]
 
@@ -82,6 +82,19 @@ async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
     async with _writer_held(writer):
         tasks = [asyncio.ensure_future(writer.run(**job)) for job in jobs]
     return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def _store(path: Path, **options: Any) -> AsyncIterator[tuple[EmbeddedBackend, Store]]:
+    """A started backend (not serving) with one user and one store, closed afterwards."""
+    backend = EmbeddedBackend(path, **options)
+    await backend.start(serve=False)
+    try:
+        user = await backend.create_user("u")
+        store, _ = await backend.get_or_create_store(user.id, "s", None)
+        yield backend, store
+    finally:
+        await backend.close()
 
 
 def _count_groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -247,12 +260,8 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
     groups = _count_groups(monkeypatch)
 
     async def scenario() -> None:
-        backend = EmbeddedBackend(tmp_path / "data", inline_threshold=1000)
-        await backend.start(serve=False)
-        try:
-            user = await backend.create_user("u")
-            store, _ = await backend.get_or_create_store(user.id, "s", None)
-            gone, _ = await backend.get_or_create_store(user.id, "gone", None)
+        async with _store(tmp_path / "data", inline_threshold=1000) as (backend, store):
+            gone, _ = await backend.get_or_create_store(store.user_id, "gone", None)
             await backend.delete_store(gone.id)
 
             await _put(backend, store.id, "inline", b"old")
@@ -309,8 +318,6 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
             finally:
                 conn.close()
             assert orphans == 0
-        finally:
-            await backend.close()
 
     asyncio.run(scenario())
 
@@ -322,11 +329,7 @@ def test_a_full_batch_of_small_writes_is_one_group(
     it overwriting earlier records, is written by one group, and nothing is lost or left."""
 
     async def scenario() -> None:
-        backend = EmbeddedBackend(tmp_path / "data")
-        await backend.start(serve=False)
-        try:
-            user = await backend.create_user("u")
-            store, _ = await backend.get_or_create_store(user.id, "s", None)
+        async with _store(tmp_path / "data") as (backend, store):
             half = writer_module.MAX_BATCH // 2
             for i in range(half):
                 await _put(backend, store.id, f"k{i}", b"old")
@@ -353,8 +356,6 @@ def test_a_full_batch_of_small_writes_is_one_group(
             finally:
                 conn.close()
             assert bodies == writer_module.MAX_BATCH  # the replaced bodies are gone
-        finally:
-            await backend.close()
 
     asyncio.run(scenario())
 
@@ -369,12 +370,7 @@ def test_a_group_that_fails_is_run_again_one_write_at_a_time(
     monkeypatch.setattr(writer_module, "write_group", broken)
 
     async def scenario() -> None:
-        backend = EmbeddedBackend(tmp_path / "data")
-        await backend.start(serve=False)
-        try:
-            user = await backend.create_user("u")
-            store, _ = await backend.get_or_create_store(user.id, "s", None)
-
+        async with _store(tmp_path / "data") as (backend, store):
             async with _writer_held(backend._writer):
                 tasks = [
                     asyncio.ensure_future(_put(backend, store.id, k, k.encode()))
@@ -386,8 +382,6 @@ def test_a_group_that_fails_is_run_again_one_write_at_a_time(
                 assert record is not None and record.inline == key.encode()
             fresh = await backend.store_by_id(store.id)
             assert fresh is not None and fresh.stats.write_count == 3
-        finally:
-            await backend.close()
 
     asyncio.run(scenario())
     conn = sqlite3.connect(tmp_path / "data" / "openkvs.db")
