@@ -24,6 +24,7 @@ from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import ApiError, store_not_found
 from openkvs.core.models import RecordMeta, WriteCondition
 
+# RecordMeta.row_head's columns, then where the body is.
 RECORD_COLUMNS = (
     "store_id, key, size, content_type, content_encoding, etag, modified_at, body_id, blob"
 )
@@ -100,16 +101,8 @@ def write_group(conn: sqlite3.Connection, puts: list[InlinePut], count: Count) -
         record = put.record
         body_id += 1
         bodies += (body_id, record.inline or b"")
-        rows += (
-            put.store_id,
-            record.key,
-            record.size,
-            record.content_type,
-            record.content_encoding,
-            record.etag,
-            record.modified_at,
-            body_id,
-        )
+        rows += record.row_head(put.store_id)
+        rows.append(body_id)
         if old_body is not None:
             replaced.append(old_body)
         created = 0 if old_etag is not None else 1

@@ -116,17 +116,7 @@ class RecordRows(EmbeddedState):
                 "INSERT OR REPLACE INTO records (store_id, key, size, content_type, "
                 "content_encoding, etag, modified_at, body_id, blob) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    store_id,
-                    key,
-                    size,
-                    content_type,
-                    content_encoding,
-                    etag,
-                    modified,
-                    body_id,
-                    blob,
-                ),
+                (*record.row_head(store_id), body_id, blob),
             )
             delta = size
             if old:

@@ -146,13 +146,7 @@ class RecordRows(ScaleOutState):
                 "content_encoding = EXCLUDED.content_encoding, etag = EXCLUDED.etag, "
                 "modified_at = EXCLUDED.modified_at, body = EXCLUDED.body, "
                 "object = EXCLUDED.object",
-                store_id,
-                record.key,
-                record.size,
-                record.content_type,
-                record.content_encoding,
-                record.etag,
-                record.modified_at,
+                *record.row_head(store_id),
                 record.inline,
                 record.blob,
             )
