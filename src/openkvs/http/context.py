@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -88,6 +88,36 @@ class Ctx:
 
     async def body(self, data: bytes, more: bool = False) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+    async def stream(self, chunks: AsyncIterable[bytes]) -> None:
+        """Send `chunks` as the rest of a started response, then end it; raises
+        ClientDisconnected, and reads no further, once the client has gone away.
+
+        Granian takes body messages for a closed connection without a word, and without a turn
+        of the event loop, so a long stream (a large record, a ZIP) would otherwise be read and
+        sent to the end for nobody. From the first chunk on, a watcher waits for the disconnect
+        message, and every chunk gives it a turn."""
+        watcher: asyncio.Task[None] | None = None
+        try:
+            async for chunk in chunks:
+                if watcher is None:
+                    watcher = asyncio.ensure_future(self._disconnect())
+                elif watcher.done():
+                    raise ClientDisconnected()
+                await self.body(chunk, more=True)
+                await asyncio.sleep(0)
+            await self.body(b"")
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _disconnect(self) -> None:
+        """Returns when the client has gone away (or the server can no longer tell)."""
+        try:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+        except Exception:
+            return
 
     async def json(self, status: int, payload: Any, headers: Headers | None = None) -> None:
         data = orjson.dumps(payload)

@@ -96,9 +96,7 @@ async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
         await ctx.body(b"")
         return
     members = _members(app, store, bounds)
-    async for chunk in async_stream_zip(members, get_compressobj=_compressor):
-        await ctx.body(chunk, more=True)
-    await ctx.body(b"")
+    await ctx.stream(async_stream_zip(members, get_compressobj=_compressor))
 
 
 def _compressor() -> Any:

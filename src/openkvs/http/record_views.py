@@ -176,9 +176,7 @@ async def _send(
         return
     await ctx.body(first, more=True)
     await ctx.body(second, more=True)
-    async for chunk in chunks:
-        await ctx.body(chunk, more=True)
-    await ctx.body(b"")
+    await ctx.stream(chunks)
 
 
 async def _redirected(
