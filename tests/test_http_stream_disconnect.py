@@ -63,6 +63,17 @@ def test_a_stream_to_a_client_that_stays_sends_every_chunk_then_ends() -> None:
     assert [m.get("more_body", False) for m in sent] == [True] * 5 + [False]
 
 
+def test_a_stream_whose_receive_fails_goes_on_to_its_end() -> None:
+    """Only a disconnect the server reports stops a stream, not a watcher that broke."""
+
+    async def receive() -> dict[str, Any]:
+        raise RuntimeError("receive failed")
+
+    sent, taken, raised = _stream(receive, 5)
+    assert raised is None and taken == 5
+    assert [m["body"] for m in sent] == [b"0", b"1", b"2", b"3", b"4", b""]
+
+
 @pytest.mark.parametrize("first", [[], [{"type": "http.request", "body": b"", "more_body": False}]])
 def test_a_stream_stops_when_the_client_goes_away(first: list[dict[str, Any]]) -> None:
     """The disconnect comes (after the end of an empty request body, or at once): the next

@@ -102,7 +102,7 @@ class Ctx:
             async for chunk in chunks:
                 if watcher is None:
                     watcher = asyncio.ensure_future(self._disconnect())
-                elif watcher.done():
+                elif watcher.done() and watcher.exception() is None:
                     raise ClientDisconnected()
                 await self.body(chunk, more=True)
                 await asyncio.sleep(0)
@@ -112,12 +112,10 @@ class Ctx:
                 watcher.cancel()
 
     async def _disconnect(self) -> None:
-        """Returns when the client has gone away (or the server can no longer tell)."""
-        try:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
-        except Exception:
-            return
+        """Returns when the client has gone away. If `receive` fails instead, the stream goes on
+        unwatched: only a disconnect the server reports stops it."""
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
 
     async def json(self, status: int, payload: Any, headers: Headers | None = None) -> None:
         data = orjson.dumps(payload)
