@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: serve test test-reliability bench lint format typecheck clean services
+.PHONY: serve test test-reliability bench bench-ladder lint format typecheck clean services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test-reliability: $(STAMP) services
 # Installs wrk and nginx-light with apt-get when missing; writes docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Where W2's time goes: openkvs with its small-record write replaced step by step, the floor
+# and SeaweedFS, interleaved; writes docs/w2-ladder.md.
+bench-ladder: $(STAMP)
+	$(BIN)/python -m bench.ladder $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests

@@ -55,8 +55,12 @@ class System(ABC):
 class OpenKvs(System):
     """`openkvs serve` on the embedded store, default (strict) durability."""
 
-    def __init__(self, group: ProcGroup, root: Path, name: str = "openkvs") -> None:
+    def __init__(
+        self, group: ProcGroup, root: Path, name: str = "openkvs", launcher: list[str] | None = None
+    ) -> None:
+        """`launcher` replaces the `openkvs` command (bench/ladder.py's variants)."""
         self.group = group
+        self.launcher = launcher
         self.root = root
         self.name = name
         self.data_dir = root / "data"
@@ -66,7 +70,7 @@ class OpenKvs(System):
         """Start on `self.data_dir`; create the store `bench` unless `store_id` names one."""
         self.port = free_ports(1)[0]
         command = [
-            openkvs_binary(),
+            *(self.launcher or [openkvs_binary()]),
             "serve",
             "--host",
             HOST,
