@@ -25,7 +25,7 @@ from types import FrameType
 
 from bench.procs import BenchError, ProcGroup
 from bench.systems import Floor, OpenKvs, SeaweedFS
-from bench.tools import REPO, ensure_apt_tools, machine
+from bench.tools import REPO, ensure_apt_tools, flush_page_cache, machine
 from bench.workloads import FLOOR, SEAWEEDFS, Context, Run, put_workload
 
 W2 = put_workload("W2", 1024, 64, "rps")
@@ -110,6 +110,7 @@ def measure(ctx: Context, rounds: int) -> list[Run]:
     for rnd in range(1, rounds + 1):
         shift = (rnd - 1) % len(names)
         for name in names[shift:] + names[:shift]:
+            flush_page_cache()
             run = W2(ctx, name, rnd)
             runs.append(run)
             problem = f"  EXCLUDED: {run.problem}" if run.problem else ""

@@ -291,7 +291,9 @@ def render(data: ReportInput) -> str:
         "the yardsticks, on the same machine in the same run. Load: wrk with one thread on "
         "loopback. The systems are run interleaved, "
         f"{data.rounds} round(s) of {data.duration:g} s per wrk run; a run with any non-2xx "
-        "answer or socket error is shown struck through and left out of the median.",
+        "answer or socket error is shown struck through and left out of the median. Before "
+        "each run the page cache's dirty data is written out (`sync`), so that no run pays for "
+        "the writeback of the PUTs before it.",
         "",
         "## Machine",
         "",

@@ -22,7 +22,7 @@ from bench.populate import ensure_key_store
 from bench.procs import BenchError, ProcGroup, group_pids, listening_ports
 from bench.report import ReportInput, render
 from bench.systems import Floor, Nginx, OpenKvs, SeaweedFS
-from bench.tools import REPO, ensure_apt_tools, machine, versions
+from bench.tools import REPO, ensure_apt_tools, flush_page_cache, machine, versions
 from bench.workloads import (
     BY_ID,
     FLOOR,
@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                 shift = (rnd - 1) % len(workload.systems)
                 order = workload.systems[shift:] + workload.systems[:shift]
                 for name in order:
+                    dirty, took = flush_page_cache()
+                    if took >= 0.5:
+                        print(f"sync: {dirty // 1024:,} MiB dirty, {took:.1f} s", flush=True)
                     try:
                         run = workload.run(ctx, name, rnd)
                     except (BenchError, OSError, http.client.HTTPException) as exc:

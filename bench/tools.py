@@ -9,6 +9,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,3 +160,21 @@ def machine() -> Machine:
         date=now,
         loadavg=loadavg()[1],
     )
+
+
+def dirty_kib() -> int:
+    """The page cache's data not yet written to disk (/proc/meminfo Dirty)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("Dirty:"):
+                return int(line.split()[1])
+    return 0
+
+
+def flush_page_cache() -> tuple[int, float]:
+    """Write out every file's dirty pages (sync) before a run, so that no run pays for the
+    writeback of the writes before it. Returns the KiB that were dirty and the seconds taken."""
+    dirty = dirty_kib()
+    start = time.monotonic()
+    os.sync()
+    return dirty, time.monotonic() - start
