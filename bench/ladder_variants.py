@@ -17,9 +17,8 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import SpooledBody
@@ -29,21 +28,12 @@ from openkvs.cli import main as cli_main
 from openkvs.core.ids import now_ms
 from openkvs.core.models import RecordMeta, WriteCondition
 
-PutRecord = Callable[..., Any]
 SHIPPED_PUT = RecordRows.put_record
 # The file the append variants write (in the data directory, which the ladder deletes).
 LOG_NAME = "ladder-append.log"
 
 
-def _record(
-    key: str, content_type: str, encoding: str | None, etag: str, body: SpooledBody
-) -> RecordMeta:
-    return RecordMeta(key, body.size, content_type, encoding, etag, now_ms(), body.inline, None)
-
-
-def _replace(
-    small: Callable[[RecordRows, str, RecordMeta], Any],
-) -> None:
+def _replace(small: Callable[[RecordRows, str, RecordMeta], Awaitable[None]]) -> None:
     """Bodies of up to the inline threshold go to `small`; bigger ones are stored as shipped."""
 
     async def put_record(
@@ -61,7 +51,8 @@ def _replace(
             return await SHIPPED_PUT(
                 self, store_id, key, content_type, content_encoding, etag, body, condition
             )
-        record = _record(key, content_type, content_encoding, etag, body)
+        size, inline = body.size, body.inline
+        record = RecordMeta(key, size, content_type, content_encoding, etag, now_ms(), inline)
         await small(self, store_id, record)
         return record
 

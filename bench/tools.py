@@ -144,13 +144,8 @@ def machine() -> Machine:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    memory = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                kib = int(line.split()[1])
-                memory = f"{kib / 1024 / 1024:.1f} GiB"
-                break
+    total = meminfo_kib("MemTotal")
+    memory = f"{total / 1024 / 1024:.1f} GiB" if total is not None else "unknown"
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Machine(
         nproc=len(os.sched_getaffinity(0)),
@@ -162,19 +157,19 @@ def machine() -> Machine:
     )
 
 
-def dirty_kib() -> int:
-    """The page cache's data not yet written to disk (/proc/meminfo Dirty)."""
-    with contextlib.suppress(OSError, ValueError):
+def meminfo_kib(field: str) -> int | None:
+    """One figure of /proc/meminfo, in KiB (None when it cannot be read)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("Dirty:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    return 0
+    return None
 
 
 def flush_page_cache() -> tuple[int, float]:
     """Write out every file's dirty pages (sync) before a run, so that no run pays for the
     writeback of the writes before it. Returns the KiB that were dirty and the seconds taken."""
-    dirty = dirty_kib()
+    dirty = meminfo_kib("Dirty") or 0
     start = time.monotonic()
     os.sync()
     return dirty, time.monotonic() - start

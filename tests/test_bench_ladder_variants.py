@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from bench.ladder_variants import LOG_NAME, VARIANTS
 
+from tests.http_helpers import create_store, owner_client, put_record, record_url
 from tests.server_process import ServerProcess
 
 SMALL = b"s" * 1024
@@ -41,30 +41,17 @@ def variant_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[V
         server.stop()
 
 
-def _client(server: ServerProcess) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=30
-    )
-
-
-def _put(client: httpx.Client, store_id: str, key: str, body: bytes) -> httpx.Response:
-    headers = {"Content-Type": "application/octet-stream"}
-    return client.put(
-        f"/v2/key-value-stores/{store_id}/records/{key}", content=body, headers=headers
-    )
-
-
 @pytest.mark.parametrize("variant_server", VARIANTS, indirect=True)
 def test_a_variant_answers_small_puts_and_stores_big_ones(variant_server: VariantServer) -> None:
     variant = variant_server.variant
     log = variant_server.data_dir / LOG_NAME
-    with _client(variant_server) as client:
-        store_id = client.post("/v2/key-value-stores?name=ladder").json()["data"]["id"]
+    with owner_client(variant_server) as client:
+        store_id = create_store(client)["id"]
         for n in range(3):
-            assert _put(client, store_id, f"small-{n}", SMALL).status_code == 201
-        assert _put(client, store_id, "big", BIG).status_code == 201
-        assert client.get(f"/v2/key-value-stores/{store_id}/records/big").content == BIG
-        small = client.get(f"/v2/key-value-stores/{store_id}/records/small-0")
+            put_record(client, store_id, f"small-{n}", SMALL)  # asserts 201
+        put_record(client, store_id, "big", BIG)
+        assert client.get(record_url(store_id, "big")).content == BIG
+        small = client.get(record_url(store_id, "small-0"))
     if variant == "shipped":
         assert small.content == SMALL
     else:  # measuring only: the small record was answered, not kept
