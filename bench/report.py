@@ -16,6 +16,7 @@ from bench.workloads import (
     P99,
     REQ_S,
     RSS,
+    RUN_ORDER,
     SEAWEEDFS,
     UP,
     Metric,
@@ -289,8 +290,11 @@ def render(data: ReportInput) -> str:
         "it. openkvs runs on the embedded store with default (strict) durability; SeaweedFS "
         "(`weed mini`, S3 gateway, anonymous access) and nginx (static files, one worker) are "
         "the yardsticks, on the same machine in the same run. Load: wrk with one thread on "
-        "loopback. The systems are run interleaved, "
-        f"{data.rounds} round(s) of {data.duration:g} s per wrk run; a run with any non-2xx "
+        "loopback. The workloads run in the order "
+        f"{', '.join(w for w in RUN_ORDER if w in {x.wid for x in data.workloads})} (latency "
+        "first, then reads, then writes), each its rounds back to back with the systems "
+        f"interleaved in every round: {data.rounds} round(s) of {data.duration:g} s per wrk "
+        "run; a run with any non-2xx "
         "answer or socket error is shown struck through and left out of the median. Before "
         "each run the page cache's dirty data is written out (`sync`), so that no run pays for "
         "the writeback of the PUTs before it.",

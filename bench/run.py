@@ -28,6 +28,7 @@ from bench.workloads import (
     FLOOR,
     NGINX,
     OPENKVS,
+    RUN_ORDER,
     SEAWEEDFS,
     WORKLOADS,
     Context,
@@ -172,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             labels[("W7", OPENKVS)] = f"openkvs ({ctx.w7_bytes // MiB} MiB record)"
         warm_up(ctx, [s for s in (OPENKVS, SEAWEEDFS, NGINX, FLOOR) if s in ctx.systems])
 
-        for rnd in range(1, args.rounds + 1):
-            print(f"--- round {rnd}/{args.rounds}", flush=True)
-            for workload in args.workloads:
+        for workload in sorted(args.workloads, key=lambda w: RUN_ORDER.index(w.wid)):
+            for rnd in range(1, args.rounds + 1):
+                print(f"--- {workload.wid} round {rnd}/{args.rounds}", flush=True)
                 shift = (rnd - 1) % len(workload.systems)
                 order = workload.systems[shift:] + workload.systems[:shift]
                 for name in order:

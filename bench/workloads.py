@@ -233,3 +233,9 @@ WORKLOADS: list[Workload] = [
 ]
 
 BY_ID = {w.wid: w for w in WORKLOADS}
+
+# The order the workloads run in, each its rounds back to back with the systems interleaved in
+# every round: latency first, then reads, then writes. For a minute or more after W4's
+# gigabytes, this machine's tail latency is worse for every server (docs/performance.md, "Tail
+# latency"), which W5 measured when it ran after W4 in every round.
+RUN_ORDER = ("W5", "W1", "W3", "W6", "W2", "W4", "W7")
