@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -21,12 +20,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
-from bench.procs import BenchError, ProcGroup
+from bench.procs import BenchError, ProcGroup, exit_on_signals
 from bench.systems import Floor, OpenKvs, SeaweedFS
 from bench.tools import REPO, ensure_apt_tools, flush_page_cache, machine
-from bench.workloads import FLOOR, SEAWEEDFS, Context, Run, put_workload
+from bench.workloads import FLOOR, SEAWEEDFS, Context, Run, put_workload, rotation
 
 W2 = put_workload("W2", 1024, 64, "rps")
 
@@ -67,10 +65,6 @@ STEPS = (
 )
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ladder", description=__doc__.split("\n")[0]
@@ -108,8 +102,7 @@ def measure(ctx: Context, rounds: int) -> list[Run]:
     runs: list[Run] = []
     names = [step.name for step in STEPS]
     for rnd in range(1, rounds + 1):
-        shift = (rnd - 1) % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in rotation(names, rnd):
             flush_page_cache()
             run = W2(ctx, name, rnd)
             runs.append(run)
@@ -170,7 +163,7 @@ def render(runs: list[Run], args: argparse.Namespace, load: str, started: str) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    exit_on_signals()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = machine().loadavg
     ensure_apt_tools(["wrk", "curl"])

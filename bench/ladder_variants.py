@@ -78,7 +78,7 @@ class AppendThread:
     them: a store with no index and nothing but the flush D10 asks for, in a Python thread."""
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = _open_log(path)
         self._queue: queue.SimpleQueue[tuple[bytes, asyncio.Future[None]]] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="ladder-append", daemon=True).start()
 
@@ -114,7 +114,7 @@ class AppendProcess:
     )
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = _open_log(path)
         self._helper = subprocess.Popen(
             [sys.executable, "-c", self.HELPER, str(path)],
             stdin=subprocess.PIPE,
@@ -152,6 +152,10 @@ class AppendProcess:
             loop.call_soon(self._send)  # after this turn of the loop: the batch is what came
         self._waiting.append((record.inline or b"", future))
         await future
+
+
+def _open_log(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
 def _answer(futures: list[asyncio.Future[None]]) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 HOST = "127.0.0.1"
 
@@ -217,3 +218,14 @@ def group_pids(leader: int) -> set[int]:
         except OSError:
             continue
     return pids
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP end a benchmark as an exception does: through its `finally`, which
+    stops every server it started."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)

@@ -9,17 +9,15 @@ import argparse
 import http.client
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
-from types import FrameType
 
 from bench.large import make_file
 from bench.populate import ensure_key_store
-from bench.procs import BenchError, ProcGroup, group_pids, listening_ports
+from bench.procs import BenchError, ProcGroup, exit_on_signals, group_pids, listening_ports
 from bench.report import ReportInput, render
 from bench.systems import Floor, Nginx, OpenKvs, SeaweedFS
 from bench.tools import REPO, ensure_apt_tools, flush_page_cache, machine, versions
@@ -35,6 +33,7 @@ from bench.workloads import (
     KiB,
     MiB,
     Run,
+    rotation,
 )
 from bench.wrk import run_wrk
 
@@ -73,10 +72,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _check_weed_listeners(weed: SeaweedFS) -> str:
     """Every port `weed mini` listens on must be one we gave it, on 127.0.0.1."""
     if weed.proc is None:
@@ -110,8 +105,7 @@ def describe(run: Run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    exit_on_signals()
     selected = {w.wid for w in args.workloads}
     needed = {s for w in args.workloads for s in w.systems if w.wid not in ("W6", "W7")}
     if selected & {"W7"}:
@@ -176,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         for workload in sorted(args.workloads, key=lambda w: RUN_ORDER.index(w.wid)):
             for rnd in range(1, args.rounds + 1):
                 print(f"--- {workload.wid} round {rnd}/{args.rounds}", flush=True)
-                shift = (rnd - 1) % len(workload.systems)
-                order = workload.systems[shift:] + workload.systems[:shift]
-                for name in order:
+                for name in rotation(workload.systems, rnd):
                     dirty, took = flush_page_cache()
                     if took >= 0.5:
                         print(f"sync: {dirty // 1024:,} MiB dirty, {took:.1f} s", flush=True)

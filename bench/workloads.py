@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,6 +233,13 @@ WORKLOADS: list[Workload] = [
 ]
 
 BY_ID = {w.wid: w for w in WORKLOADS}
+
+
+def rotation(systems: Sequence[str], rnd: int) -> list[str]:
+    """The order `systems` run in round `rnd` (from 1): each round starts one further along."""
+    shift = (rnd - 1) % len(systems)
+    return [*systems[shift:], *systems[:shift]]
+
 
 # The order the workloads run in, each its rounds back to back with the systems interleaved in
 # every round: latency first, then reads, then writes. For a minute or more after W4's
