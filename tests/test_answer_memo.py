@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from openkvs.http import answer_memo
@@ -121,3 +122,14 @@ def test_entries_and_bytes_are_bounded_oldest_first(monkeypatch: Any) -> None:
     memo.record_changed("s1", "9")  # the byte count stays right as answers go
     keep(memo, "/r/again", b"w" * 10, key="again")
     assert len(memo) == 3
+
+
+def test_a_kept_answer_holds_no_reference_to_the_token() -> None:
+    memo = AnswerMemo()
+    token = b"Bearer okvs_" + bytes(range(65, 91)) * 2  # a fresh object, referenced only here
+    request = scope("/r/secret", token=token)
+    before = sys.getrefcount(token)
+    for _ in range(2):
+        memo.keep(answered(memo, request, b"body"), "s1", "k")
+    assert find(memo, request) is not None  # kept, and found by the same request
+    assert sys.getrefcount(token) == before

@@ -39,7 +39,8 @@ def test_every_console_path_is_the_page(anon: httpx.Client, path: str) -> None:
     assert directives["default-src"] == ["'self'"]
     assert directives["frame-ancestors"] == ["'none'"]
     assert directives["object-src"] == ["'none'"]
-    assert "script-src" not in directives  # scripts fall back to 'self': nothing inline runs
+    # Scripts only from the console's own assets (never a record on this origin); nothing inline.
+    assert directives["script-src"] == [f"{anon.base_url.netloc.decode()}/console/assets/"]
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
 
 

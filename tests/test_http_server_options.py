@@ -103,8 +103,8 @@ def test_follow_user_setting_follows_default_general_access(public_server: Serve
         assert anon.get(f"{STORES}/{data['id']}").status_code == 200
         assert anon.get(f"{STORES}/{data['id']}/keys").status_code == 200
         assert anon.get(record_url(data["id"], "k")).content == b"v"
-        by_name = anon.get(f"{STORES}/tester~{data['name']}")
-        assert_error(by_name, 403, "insufficient-permissions")
+        by_name = anon.get(f"{STORES}/tester~{data['name']}")  # not readable by name: "missing"
+        assert_error(by_name, 404, "record-not-found")
         set_access(http, data["id"], "RESTRICTED")
         assert_error(anon.get(f"{STORES}/{data['id']}"), 403, "insufficient-permissions")
         assert_error(anon.get(record_url(data["id"], "k")), 403, "insufficient-permissions")

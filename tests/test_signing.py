@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from openkvs.core.signing import (
     hmac_base62,
+    record_key_reserved,
     record_signature,
+    sign_record,
     storage_signature,
     verify_record_signature,
     verify_storage_signature,
@@ -26,6 +28,7 @@ from openkvs.core.signing import (
 
 B62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
 EXPIRES_2026 = 1767225600000  # 2026-01-01T00:00:00.000Z, used by the reference vectors
+STORE_ID = "WkzbQMuFYuamGv3YF"  # the store the record signatures below are checked for
 
 
 def reference_hmac_b62(secret: str, message: str) -> str:
@@ -93,7 +96,7 @@ def test_hmac_base62_uses_the_secret_string_as_is() -> None:
 )
 def test_record_signature_matches_reference_vectors(secret: str, key: str, expected: str) -> None:
     assert record_signature(secret, key) == expected
-    assert verify_record_signature(secret, key, expected) is True
+    assert verify_record_signature(secret, STORE_ID, key, expected) is True
 
 
 def test_record_signature_is_the_hmac_of_just_the_key() -> None:
@@ -102,15 +105,15 @@ def test_record_signature_is_the_hmac_of_just_the_key() -> None:
 
 def test_record_signature_for_another_key_is_rejected() -> None:
     sig = record_signature("secret", "OUTPUT")
-    assert verify_record_signature("secret", "INPUT", sig) is False
-    assert verify_record_signature("secret", "OUTPUT2", sig) is False
-    assert verify_record_signature("secret", "output", sig) is False
+    assert verify_record_signature("secret", STORE_ID, "INPUT", sig) is False
+    assert verify_record_signature("secret", STORE_ID, "OUTPUT2", sig) is False
+    assert verify_record_signature("secret", STORE_ID, "output", sig) is False
 
 
 def test_record_signature_with_another_secret_is_rejected() -> None:
     sig = record_signature("secret", "OUTPUT")
-    assert verify_record_signature("secret2", "OUTPUT", sig) is False
-    assert verify_record_signature("", "OUTPUT", sig) is False
+    assert verify_record_signature("secret2", STORE_ID, "OUTPUT", sig) is False
+    assert verify_record_signature("", STORE_ID, "OUTPUT", sig) is False
 
 
 @pytest.mark.parametrize(
@@ -131,7 +134,7 @@ def test_record_signature_with_another_secret_is_rejected() -> None:
     ],
 )
 def test_record_signature_garbage_is_rejected_without_raising(signature: str) -> None:
-    assert verify_record_signature("secret", "OUTPUT", signature) is False
+    assert verify_record_signature("secret", STORE_ID, "OUTPUT", signature) is False
 
 
 @given(signature=st.text(max_size=64))
@@ -139,7 +142,7 @@ def test_record_signature_garbage_is_rejected_without_raising(signature: str) ->
 def test_record_signature_random_text_is_rejected_without_raising(signature: str) -> None:
     if signature == "1i8Igbei9uoBwpEshyavA":
         return
-    assert verify_record_signature("secret", "OUTPUT", signature) is False
+    assert verify_record_signature("secret", STORE_ID, "OUTPUT", signature) is False
 
 
 # --- storage-content signatures -----------------------------------------------------------------
@@ -400,3 +403,75 @@ def test_storage_signature_round_trips(secret: str, store_id: str, expires_in: i
     assert verify_storage_signature(secret, store_id, sig + "=" * (-len(sig) % 4), now=now) is True
     if expires_at:
         assert verify_storage_signature(secret, store_id, sig, now=expires_at + 1) is False
+
+
+# --- keys reserved because they spell a storage signature's message (issue 15 item 6) ----------
+
+
+def storage_mac(signature: str) -> str:
+    """The HMAC part of a storage signature `base64url("0.<expiry>.<mac>")`."""
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)).decode()
+    return raw.split(".", 2)[2]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"0.0.{STORE_ID}",
+        f"0.{EXPIRES_2026}.{STORE_ID}",
+        f"0.00.{STORE_ID}",
+        f"0.{'9' * 40}.{STORE_ID}",
+    ],
+)
+def test_key_spelling_a_storage_message_of_the_store_is_reserved(key: str) -> None:
+    assert record_key_reserved(STORE_ID, key) is True
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "0.0.AAAAAAAAAAAAAAAAA",  # another store
+        f"1.0.{STORE_ID}",  # another version
+        f"0..{STORE_ID}",  # no expiry digits: no storage signature has this message
+        f"0.a.{STORE_ID}",
+        f"0.-1.{STORE_ID}",
+        f"0.\u0661.{STORE_ID}",  # a non-ASCII digit
+        f"0.0.{STORE_ID}x",
+        f"0.0.{STORE_ID.lower()}",
+        f"x0.0.{STORE_ID}",
+        f"0.0.{STORE_ID[1:]}",
+        f"0.0{STORE_ID}",
+        "0.0.",
+        STORE_ID,
+        "OUTPUT",
+    ],
+)
+def test_other_keys_are_not_reserved(key: str) -> None:
+    assert record_key_reserved(STORE_ID, key) is False
+
+
+@given(
+    secret=st.text(min_size=1, max_size=40),
+    expires_at=st.one_of(st.just(0), st.integers(min_value=1, max_value=10**15)),
+)
+@settings(max_examples=50)
+def test_storage_signature_mac_never_serves_as_a_record_signature(
+    secret: str, expires_at: int
+) -> None:
+    key = f"0.{expires_at}.{STORE_ID}"
+    mac = storage_mac(storage_signature(secret, STORE_ID, expires_at))
+    assert record_signature(secret, key) == mac  # the collision the reservation guards against
+    assert verify_record_signature(secret, STORE_ID, key, mac) is False
+    assert sign_record(secret, STORE_ID, key) is None
+
+
+@given(
+    secret=st.text(min_size=1, max_size=40),
+    key=st.text(alphabet=string.ascii_letters + string.digits + ".-_", min_size=1, max_size=60),
+)
+@settings(max_examples=100)
+def test_unreserved_keys_are_signed_and_verified_as_the_scheme_says(secret: str, key: str) -> None:
+    if record_key_reserved(STORE_ID, key):
+        return
+    assert sign_record(secret, STORE_ID, key) == reference_hmac_b62(secret, key)
+    assert verify_record_signature(secret, STORE_ID, key, reference_hmac_b62(secret, key))

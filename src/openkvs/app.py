@@ -9,7 +9,6 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from openkvs.backends.base import Backend
 from openkvs.backends.failures import is_storage_full
@@ -18,14 +17,14 @@ from openkvs.core.errors import ApiError, invalid_token, storage_full, store_not
 from openkvs.core.ids import hash_token, now_ms
 from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
+from openkvs.core.schema_worker import SchemaWorkers
 from openkvs.core.stores import StoreAccess
+from openkvs.http.access_log import log_request
 from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
 from openkvs.http.routes import RECORD_PATH, build_router, record_endpoint
 
 log = logging.getLogger("openkvs")
-access_log = logging.getLogger("openkvs.access")
-SECRET_PARAMS = ("token", "signature")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 200
@@ -38,14 +37,6 @@ PREFLIGHT_HEADERS = [
     (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
     (b"access-control-max-age", b"86400"),
 ]
-
-
-def redact_query(query: str) -> str:
-    """The query for the log, secrets masked by their decoded name (so %74oken= is caught)."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(name.lower() in SECRET_PARAMS for name, _ in pairs):
-        return query
-    return urlencode([(n, "***" if n.lower() in SECRET_PARAMS else v) for n, v in pairs])
 
 
 def _check_request_shape(scope: dict[str, Any]) -> None:
@@ -76,6 +67,9 @@ class OpenKvs:
         self.public_base = settings.public_base
         self.access = StoreAccess(backend, settings.default_general_access)
         self.records = RecordReader(backend)
+        self.schema_workers = SchemaWorkers(
+            settings.validation_workers, settings.validation_timeout
+        )
         self.router = build_router(self)
         self.record_endpoint = record_endpoint(self)
         self.record_limiter = RateLimiter(settings.rate_limit_records or 0)
@@ -141,6 +135,7 @@ class OpenKvs:
     async def shutdown(self) -> None:
         for task in self._background:
             task.cancel()
+        await self.schema_workers.close()
         await self.backend.close()
 
     async def _retention_loop(self) -> None:
@@ -164,7 +159,7 @@ class OpenKvs:
             if kept is not None:
                 await self._send_kept(scope, send, kept, started)
                 return
-        ctx = Ctx(scope, receive, send, self._request_id())
+        ctx = Ctx(scope, receive, send, self._request_id(), self.settings.body_timeout)
         if memo is not None and mkey is not None:
             ctx.memo_key = mkey
             ctx.memo_generation = memo.generation
@@ -175,7 +170,7 @@ class OpenKvs:
             status = 499
         finally:
             if self.settings.access_log:
-                self._log(scope, status, started, ctx.request_id)
+                log_request(scope, status, started, ctx.request_id)
 
     async def _send_kept(
         self, scope: dict[str, Any], send: Any, kept: Answer, started: float
@@ -185,23 +180,10 @@ class OpenKvs:
         await send(kept.body)
         self.backend.note_read(kept.store_id)
         if self.settings.access_log:
-            self._log(scope, 200, started, self._request_id())
+            log_request(scope, 200, started, self._request_id())
 
     def _request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._id_counter):x}"
-
-    def _log(self, scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
-        query = scope["query_string"].decode("latin-1")
-        access_log.info(
-            '%s "%s %s%s" %s %.1fms id=%s',
-            scope["client"][0] if scope.get("client") else "-",
-            scope["method"],
-            scope["path"],
-            "?" + redact_query(query) if query else "",
-            status,
-            (time.perf_counter() - started) * 1000,
-            request_id,
-        )
 
     async def _handle(self, ctx: Ctx) -> int:
         scope = ctx.scope

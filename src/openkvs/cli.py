@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,7 @@ import click
 
 from openkvs.accounts_cli import token, user
 from openkvs.backends.factory import open_backend
-from openkvs.cli_options import DURATION, SIZE, env, storage_options
+from openkvs.cli_options import DURATION, SECONDS, SIZE, env, storage_options
 from openkvs.config import Settings
 
 
@@ -18,6 +19,8 @@ from openkvs.config import Settings
 @click.version_option(package_name="openkvs")
 def main() -> None:
     """openkvs: a self-hostable server for the Apify API v2 key-value-store endpoints."""
+    # Whatever any command creates (data directory, database, record files) is the user's alone.
+    os.umask(0o077)
 
 
 main.add_command(user)
@@ -73,6 +76,24 @@ main.add_command(token)
     show_default=True,
     help="Largest record body accepted (413 record-too-large above it).",
     **env("MAX_RECORD_SIZE"),
+)
+@click.option(
+    "--max-inflation",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="An encoded (gzip, br, deflate) record may decode to at most this many times its "
+    "stored size, plus 1 MiB (413 record-too-large above it): what a reader can make the "
+    "server decode.",
+    **env("MAX_INFLATION"),
+)
+@click.option(
+    "--body-timeout",
+    type=SECONDS,
+    default="60s",
+    show_default=True,
+    help="A request whose body sends nothing for this long is ended with 408 request-timeout.",
+    **env("BODY_TIMEOUT"),
 )
 @click.option(
     "--inline-threshold",
@@ -140,6 +161,23 @@ main.add_command(token)
     help="Scale-out: answer GETs of records in the object store larger than SIZE with a 302 "
     "to a short-lived presigned URL (default: off, always served directly).",
     **env("REDIRECT_LARGE_RECORDS"),
+)
+@click.option(
+    "--validation-timeout",
+    type=SECONDS,
+    default="2s",
+    show_default=True,
+    help="Longest a record's JSON schema validation (or a store schema's check) may take; "
+    "400 schema-validation-failed above it. Runs in worker processes, off the event loop.",
+    **env("VALIDATION_TIMEOUT"),
+)
+@click.option(
+    "--validation-workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Worker processes for schema validation; more validations wait for a free one.",
+    **env("VALIDATION_WORKERS"),
 )
 @click.option(
     "--access-log/--no-access-log",

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from openkvs.config import parse_duration, parse_size
+from openkvs.config import parse_duration, parse_seconds, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,8 +29,23 @@ class ParsedInt(click.ParamType):  # type: ignore[type-arg]
             self.fail(str(exc), param, ctx)
 
 
+class Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A positive time in seconds, fractions allowed: 2, 0.5, 1.5s, 500ms."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_seconds(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 SIZE = ParsedInt("SIZE", parse_size)
 DURATION = ParsedInt("DURATION", parse_duration)
+SECONDS = Seconds()
 
 
 def env(name: str) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from pathlib import Path
 _SIZE_RE = re.compile(r"\s*(\d+)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
 _DURATION_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
 _DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SECONDS_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*", re.IGNORECASE)
+_SECONDS_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
 def parse_size(text: str) -> int:
@@ -29,6 +31,17 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()]
 
 
+def parse_seconds(text: str) -> float:
+    """`2`, `0.5`, `1.5s`, `500ms`, `1m`: a positive time in seconds (fractions allowed)."""
+    match = _SECONDS_RE.fullmatch(text)
+    if match:
+        number, unit = match.groups()
+        seconds = float(number) * _SECONDS_UNITS[(unit or "s").lower()]
+        if seconds > 0:
+            return seconds
+    raise ValueError(f"not a positive time: {text!r} (examples: 2, 0.5, 1.5s, 500ms)")
+
+
 @dataclass(slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -40,6 +53,8 @@ class Settings:
     durability: str = "strict"
     max_record_size: int = 5 * 1024**3
     max_json_body: int = 9 * 1024 * 1024
+    body_timeout: float = 60.0  # seconds a request body may send nothing
+    max_inflation: int = 100  # an encoded record may decode to this times its size (+1 MiB)
     inline_threshold: int = 64 * 1024
     default_general_access: str = "RESTRICTED"
     unnamed_retention: int | None = None
@@ -52,6 +67,8 @@ class Settings:
     redirect_large_records: int | None = None
     access_log: bool = True
     log_level: str = "info"
+    validation_timeout: float = 2.0
+    validation_workers: int = 2
 
     @property
     def public_base(self) -> str:

@@ -1,11 +1,20 @@
-"""Content-Encoding (D3): streaming, bounded decoders for gzip, br and deflate."""
+"""Content-Encoding (D3): streaming, bounded decoders for gzip, br and deflate.
+
+Decoding is the CPU a small body can buy from the server, so it is bounded and kept off the
+event loop: a record may decode to at most `--max-inflation` times its encoded size (plus
+INFLATION_ALLOWANCE), which also bounds what any later reader makes the server decode; and all
+but the smallest decoding runs in a few threads of its own (zlib and brotli release the GIL).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import zlib
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
 
 import brotli
 
@@ -13,6 +22,19 @@ from openkvs.core.errors import ApiError
 
 ENCODINGS = ("gzip", "br", "deflate")
 OUTPUT_CHUNK = 256 * 1024
+# What any encoded record may decode to beyond `ratio` times its encoded size: tiny bodies
+# (1 KiB of gzip holding a 1 MiB run of spaces) are never refused.
+INFLATION_ALLOWANCE = 1024 * 1024
+# Decoding done on the event loop: an input up to INLINE_INPUT bytes, and only until it has
+# produced INLINE_OUTPUT bytes (well under a millisecond); the rest goes to a thread, whose
+# trips bring back THREAD_BATCH bytes at a time so memory stays bounded.
+INLINE_INPUT = 4 * 1024
+INLINE_OUTPUT = 256 * 1024
+THREAD_BATCH = 1024 * 1024
+# Few threads: decoding is CPU work, more threads than cores only queue it elsewhere. Their own,
+# not the default executor's, which file reads and fsyncs wait on.
+DECODE_THREADS = max(2, os.cpu_count() or 2)
+T = TypeVar("T")
 
 
 class DecodeError(Exception):
@@ -82,9 +104,13 @@ class _ZlibDecoder:
                 raise DecodeError(str(exc)) from exc
             if out:
                 yield out
-            data = obj.unconsumed_tail
-            if obj.eof and obj.unused_data:
-                data = obj.unused_data + data
+            if not obj.eof:
+                data = obj.unconsumed_tail
+                continue
+            # What follows the member is unused_data alone (when the member ends just as the
+            # output fills up, CPython leaves the same bytes in unconsumed_tail too).
+            data = obj.unused_data
+            if data:
                 if not self._gzip:
                     raise DecodeError("trailing data after the end of the compressed stream")
                 obj = self._obj = zlib.decompressobj(31)
@@ -137,6 +163,85 @@ def make_decoder(encoding: str) -> Decoder:
     if encoding == "br":
         return _BrotliDecoder()
     return _ZlibDecoder(encoding)
+
+
+class BoundedDecoder:
+    """A decoder whose output may at no point exceed `ratio` times the input fed so far plus
+    INFLATION_ALLOWANCE, nor `cap` bytes: 413 record-too-large past either."""
+
+    def __init__(self, encoding: str, ratio: int, cap: int) -> None:
+        self._decoder = make_decoder(encoding)
+        self._ratio = ratio
+        self._cap = cap
+        self.encoded = 0
+        self.decoded = 0
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        self.encoded += len(data)
+        return self._bounded(self._decoder.feed(data))
+
+    def end(self) -> Iterator[bytes]:
+        return self._bounded(self._decoder.end())
+
+    def _bounded(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        for piece in pieces:
+            self.decoded += len(piece)
+            if self.decoded > self._cap:
+                raise ApiError(
+                    413,
+                    "record-too-large",
+                    f"The record decodes to more than the limit of {self._cap} bytes.",
+                )
+            if self.decoded > self._ratio * self.encoded + INFLATION_ALLOWANCE:
+                raise ApiError(
+                    413,
+                    "record-too-large",
+                    "The record decodes to more than its compression ratio limit allows: "
+                    f"{self._ratio}:1 (at most {self._ratio} times its encoded size, "
+                    f"plus {INFLATION_ALLOWANCE // (1024 * 1024)} MiB).",
+                )
+            yield piece
+
+
+async def off_loop(pieces: Iterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """A decoder's `pieces` for an input of `size` bytes, produced without long work on the
+    event loop: a small input starts on the loop, anything more is decoded in a thread."""
+    if size <= INLINE_INPUT:
+        produced = 0
+        for piece in pieces:
+            yield piece
+            produced += len(piece)
+            if produced >= INLINE_OUTPUT:
+                break
+        else:
+            return
+    while True:
+        batch = await in_thread(_take, pieces, THREAD_BATCH)
+        if not batch:
+            return
+        for piece in batch:
+            yield piece
+
+
+def _take(pieces: Iterator[bytes], size: int) -> list[bytes]:
+    batch = []
+    for piece in pieces:
+        batch.append(piece)
+        size -= len(piece)
+        if size <= 0:
+            break
+    return batch
+
+
+_threads: ThreadPoolExecutor | None = None
+
+
+async def in_thread(work: Callable[..., T], *args: object) -> T:
+    """`work(*args)` run in the decoding threads."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="openkvs-decode")
+    return await asyncio.get_running_loop().run_in_executor(_threads, work, *args)
 
 
 def decode_bytes(encoding: str | None, data: bytes, limit: int) -> bytes:

@@ -7,7 +7,6 @@ import secrets
 import string
 import time
 from datetime import UTC, datetime
-from functools import lru_cache
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 TOKEN_PREFIX = "okvs_"
@@ -27,9 +26,9 @@ def new_token() -> str:
     return TOKEN_PREFIX + random_id(40)
 
 
-@lru_cache(maxsize=1024)
 def hash_token(token: str) -> str:
     # Tokens carry ~238 bits of entropy, so a plain digest is enough to make a leaked table useless.
+    # Not memoised: a cache keyed by the token would keep plaintext tokens in memory.
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from openkvs.backends.base import Backend, BodyStream
-from openkvs.core.codecs import make_decoder
+from openkvs.core.codecs import make_decoder, off_loop
 from openkvs.core.errors import record_not_found
 from openkvs.core.models import RecordMeta
 
@@ -34,17 +34,20 @@ class RecordReader:
 
 
 async def decoded_chunks(record: RecordMeta, stream: BodyStream) -> AsyncIterator[bytes]:
-    """An opened record's bytes as the client uploaded them before encoding; closes the stream."""
+    """An opened record's bytes as the client uploaded them before encoding; closes the stream.
+
+    Decoding runs off the event loop (codecs.off_loop); how much it costs was bounded when the
+    record was written (codecs.BoundedDecoder)."""
     decoder = make_decoder(record.content_encoding) if record.content_encoding else None
     try:
         async for chunk in stream.chunks():
             if decoder is None:
                 yield chunk
             else:
-                for piece in decoder.feed(chunk):
+                async for piece in off_loop(decoder.feed(chunk), len(chunk)):
                     yield piece
         if decoder is not None:
-            for piece in decoder.end():
+            async for piece in off_loop(decoder.end(), 0):
                 yield piece
     finally:
         await stream.close()

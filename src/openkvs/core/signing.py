@@ -26,8 +26,32 @@ def hmac_base62(secret: str, message: str) -> str:
     return "".join(reversed(out))
 
 
+def record_key_reserved(store_id: str, key: str) -> bool:
+    """Whether `key` is `0.<digits>.<store_id>`: a storage signature's message for that store.
+
+    Both signatures are the HMAC of a string under the store's secret, and the real clients compute
+    them, so the messages cannot change: such a key's record signature is a valid storage signature
+    for the store (and the reverse). Such keys are never stored, signed or let in by a signature."""
+    digits = key[2 : len(key) - len(store_id) - 1]
+    return (
+        key.startswith("0.")
+        and key.endswith("." + store_id)
+        and len(key) > len(store_id) + 3
+        and digits.isascii()
+        and digits.isdigit()
+    )
+
+
 def record_signature(secret: str, key: str) -> str:
+    """The scheme itself; what is handed out goes through `sign_record`."""
     return hmac_base62(secret, key)
+
+
+def sign_record(secret: str, store_id: str, key: str) -> str | None:
+    """The signature for a record's public URL; None for a key that must never be signed."""
+    if record_key_reserved(store_id, key):
+        return None
+    return record_signature(secret, key)
 
 
 def storage_signature(secret: str, store_id: str, expires_at_ms: int = 0) -> str:
@@ -36,7 +60,9 @@ def storage_signature(secret: str, store_id: str, expires_at_ms: int = 0) -> str
     return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
 
 
-def verify_record_signature(secret: str, key: str, signature: str) -> bool:
+def verify_record_signature(secret: str, store_id: str, key: str, signature: str) -> bool:
+    if record_key_reserved(store_id, key):  # its MAC is a storage signature's
+        return False
     return hmac.compare_digest(record_signature(secret, key).encode(), signature.encode("utf-8"))
 
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 
 from openkvs.backends.base import Backend
 from openkvs.core.access import anonymous_read_allowed
 from openkvs.core.errors import forbidden, store_not_found, token_not_provided
 from openkvs.core.models import Store, User
 from openkvs.core.validation import STORE_ID_RE, STORE_NAME_RE, USERNAME_RE
+
+
+class Grant(Enum):
+    """How a reader was let in, which decides what it may be handed besides the data (D7)."""
+
+    OWNER = "owner"
+    SIGNATURE = "signature"  # a signature that verified, not merely one that was sent
+    PUBLIC = "public"  # the store's general access
+
+    @property
+    def may_sign(self) -> bool:
+        """Whether signed URLs may be minted for this reader: it could sign them itself."""
+        return self is not Grant.PUBLIC
 
 
 class StoreAccess:
@@ -55,21 +69,27 @@ class StoreAccess:
         user: User | None,
         signed: Callable[[Store], bool] | None = None,
         counters: bool = True,
-    ) -> tuple[Store, bool]:
-        """The store if the caller may read it; the flag says the caller is its owner."""
+    ) -> tuple[Store, Grant]:
+        """The store if the caller may read it, and how it was let in.
+
+        `signed` checks the request's signature, if it sent one. A caller who may not read a store
+        it named by name learns nothing: the answer is the missing store's (names can be guessed,
+        unlike ids)."""
         store, by_name = await self.resolve(ref, user, counters)
         if user is not None and user.id == store.user_id:
-            return store, True
-        if anonymous_read_allowed(store, by_name, self.default_access):
-            return store, False
+            return store, Grant.OWNER
         if signed is not None and signed(store):
-            return store, False
-        raise forbidden()
+            return store, Grant.SIGNATURE
+        if anonymous_read_allowed(store, by_name, self.default_access):
+            return store, Grant.PUBLIC
+        raise store_not_found() if by_name else forbidden()
 
     async def writable(self, ref: str, user: User | None, counters: bool = True) -> Store:
         if user is None:
             raise token_not_provided()
-        store, _ = await self.resolve(ref, user, counters)
+        store, by_name = await self.resolve(ref, user, counters)
         if store.user_id != user.id:
-            raise forbidden()
+            # By name, a store the caller may not even read is answered as missing (`readable`).
+            hidden = by_name and not anonymous_read_allowed(store, by_name, self.default_access)
+            raise store_not_found() if hidden else forbidden()
         return store

@@ -6,13 +6,12 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 from openkvs.backends.base import Backend
 from openkvs.core import schema as store_schema
-from openkvs.core.codecs import DecodeError, make_decoder
+from openkvs.core.codecs import BoundedDecoder, DecodeError, off_loop
 from openkvs.core.errors import ApiError
 from openkvs.core.models import RecordMeta, Store, WriteCondition
+from openkvs.core.schema_worker import SchemaWorkers
 
 JSON_VALIDATION_LIMIT = 9 * 1024 * 1024
 
@@ -38,12 +37,14 @@ async def receive_record(
     body: AsyncIterator[bytes],
     max_size: int,
     condition: WriteCondition,
+    schema_workers: SchemaWorkers,
+    max_inflation: int,
 ) -> RecordMeta:
     collections = store_schema.collections_for_key(store.schema, key)
     store_schema.check_record_content_type(collections, content_type)
     json_schemas = store_schema.json_schemas(collections)
     decoded: bytearray | None = bytearray() if json_schemas else None
-    decoder = make_decoder(encoding) if encoding else None
+    decoder = BoundedDecoder(encoding, max_inflation, max_size) if encoding else None
     digest = hashlib.md5(usedforsecurity=False)
     sink = backend.new_body(content_type, encoding)
     try:
@@ -51,13 +52,17 @@ async def receive_record(
             if sink.size + len(chunk) > max_size:
                 raise record_too_large(max_size)
             digest.update(chunk)
-            pieces = decoder.feed(chunk) if decoder else (chunk,)
-            _collect(decoded, pieces)
+            if decoder is None:
+                _collect(decoded, chunk)
+            else:  # checked as it arrives (D3), off the event loop unless tiny
+                async for piece in off_loop(decoder.feed(chunk), len(chunk)):
+                    _collect(decoded, piece)
             await sink.write(chunk)
         if decoder is not None:
-            _collect(decoded, decoder.end())
+            async for piece in off_loop(decoder.end(), 0):
+                _collect(decoded, piece)
         if decoded is not None:
-            _validate_json(json_schemas, bytes(decoded))
+            await _validate_json(schema_workers, json_schemas, bytes(decoded))
         await sink.finish()
     except DecodeError as exc:
         await sink.discard()
@@ -69,28 +74,22 @@ async def receive_record(
     return await backend.put_record(store.id, key, content_type, encoding, etag, sink, condition)
 
 
-def _collect(decoded: bytearray | None, pieces: Any) -> None:
-    """Run the decoder over a chunk, keeping the output only when a JSON schema needs it."""
-    for piece in pieces:
-        if decoded is not None:
-            decoded += piece
-            if len(decoded) > JSON_VALIDATION_LIMIT:
-                raise ApiError(
-                    413,
-                    "request-too-large",
-                    "A record validated by a JSON schema may have at most "
-                    f"{JSON_VALIDATION_LIMIT} bytes.",
-                )
+def _collect(decoded: bytearray | None, piece: bytes) -> None:
+    """Keep the decoded body only when a JSON schema needs it."""
+    if decoded is not None:
+        decoded += piece
+        if len(decoded) > JSON_VALIDATION_LIMIT:
+            raise ApiError(
+                413,
+                "request-too-large",
+                "A record validated by a JSON schema may have at most "
+                f"{JSON_VALIDATION_LIMIT} bytes.",
+            )
 
 
-def _validate_json(schemas: list[tuple[str, dict[str, Any]]], data: bytes) -> None:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "schema-validation-failed",
-            f"The record is not valid JSON: {exc}",
-            data={"errors": [{"path": "/", "message": str(exc)}]},
-        ) from None
-    store_schema.check_record_json(schemas, value)
+async def _validate_json(
+    workers: SchemaWorkers, schemas: list[tuple[str, dict[str, Any]]], data: bytes
+) -> None:
+    """Parse and validate in a worker process, bounded in time: user-controlled schemas can be
+    quadratic or backtrack, and both hold the GIL (core/schema_worker.py)."""
+    await workers.check_record(schemas, data)

@@ -18,6 +18,7 @@ GENERAL_ACCESS = (
     "RESTRICTED",
 )
 MAX_CONTENT_TYPE = 255
+MAX_TITLE_LENGTH = 1024  # characters; a page of the store list stays small (D8)
 KEYS_PAGE_MAX = 1000
 STORES_PAGE_MAX = 1000
 
@@ -48,6 +49,20 @@ def check_username(name: str) -> str:
     if not USERNAME_RE.fullmatch(name):
         raise ApiError(400, "invalid-value", "A username must match ^[a-z0-9_.-]{3,30}$.")
     return name
+
+
+def check_title(title: object) -> str | None:
+    if title is None:
+        return None
+    if not isinstance(title, str) or "\x00" in title:
+        raise ApiError(400, "invalid-value", "Invalid value provided: title must be a string.")
+    if len(title) > MAX_TITLE_LENGTH:
+        raise ApiError(
+            400,
+            "invalid-value",
+            f"Invalid value provided: title may have at most {MAX_TITLE_LENGTH} characters.",
+        )
+    return title
 
 
 def check_general_access(value: object) -> str:

@@ -21,6 +21,7 @@ limits are checked per request, so with them set no answer is kept. Errors, part
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,7 @@ from openkvs.http.context import Ctx
 ENTRIES_LIMIT = 4096
 BYTES_LIMIT = 16 * 1024 * 1024
 
-MemoKey = tuple[Any, ...]
+MemoKey = bytes
 
 
 class Answer:
@@ -50,8 +51,13 @@ class Answer:
 
 
 def memo_key(scope: dict[str, Any]) -> MemoKey:
-    """What identifies a GET: its raw path, query and every header."""
-    return (scope["raw_path"], scope["query_string"], *scope["headers"])
+    """What identifies a GET: a digest of its raw path, query and every header (the token among
+    them: kept as such, it would keep plaintext tokens in memory for as long as the answer)."""
+    digest = hashlib.blake2b(scope["raw_path"], digest_size=32)
+    digest.update(b"\0?" + scope["query_string"])
+    for name, value in scope["headers"]:
+        digest.update(b"\0" + name + b"\0:" + value)
+    return digest.digest()
 
 
 def _nothing_queued() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import mimetypes
+import re
 from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -21,17 +22,18 @@ if TYPE_CHECKING:
     from openkvs.app import OpenKvs
 
 CONSOLE_PATH = "/console/"
-# The console talks only to this origin; records it previews are fetched as blobs.
+# The console talks only to this origin; records it previews are fetched as blobs. Scripts come
+# only from its own assets folder (never from a record on the same origin): see _script_source.
 CONSOLE_CSP = (
-    b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-    b"frame-src 'self' blob: data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    b"frame-ancestors 'none'"
+    "default-src 'self'; script-src {scripts}; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; frame-src 'self' blob: data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONSOLE_CSP),
+OTHER_SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+HOST_RE = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 def _load_assets() -> dict[str, tuple[bytes, bytes, bytes]]:
@@ -52,6 +54,22 @@ def _load_assets() -> dict[str, tuple[bytes, bytes, bytes]]:
 
 ASSETS = _load_assets()
 INDEX_TEMPLATE = resources.files("openkvs").joinpath("console", "index.html").read_text("utf-8")
+
+
+def _script_source(ctx: Ctx, public_base: str) -> str:
+    """The console's assets folder as CSP sources: host and path, no scheme (a source without
+    one takes the page's own, http or https), for the public host and the one the request named
+    (a reverse proxy may pass either). Path sources need a host; without any, the page's origin."""
+    public = urlsplit(public_base)
+    root = public.path.rstrip("/") + CONSOLE_PATH
+    hosts = dict.fromkeys(h for h in (public.netloc, ctx.headers.get("host", "")) if h)
+    sources = [f"{host}{root}assets/" for host in hosts if HOST_RE.fullmatch(host)]
+    return " ".join(sources) or "'self'"
+
+
+def security_headers(ctx: Ctx, public_base: str) -> list[tuple[bytes, bytes]]:
+    policy = CONSOLE_CSP.format(scripts=_script_source(ctx, public_base))
+    return [(b"content-security-policy", policy.encode()), *OTHER_SECURITY_HEADERS]
 
 
 def console_url(public_base: str, store_id: str) -> str:
@@ -81,7 +99,11 @@ async def console_page(app: OpenKvs, ctx: Ctx) -> None:
         if asset is None:
             raise ApiError(404, "page-not-found", "The requested page was not found.")
         data, kind, etag = asset
-        headers = [(b"etag", etag), (b"cache-control", b"no-cache"), *SECURITY_HEADERS]
+        headers = [
+            (b"etag", etag),
+            (b"cache-control", b"no-cache"),
+            *security_headers(ctx, app.public_base),
+        ]
         if ctx.headers.get("if-none-match") == etag.decode():
             await ctx.empty(304, headers)
             return
@@ -92,7 +114,7 @@ async def console_page(app: OpenKvs, ctx: Ctx) -> None:
             (b"content-type", b"text/html; charset=utf-8"),
             (b"content-length", str(len(data)).encode()),
             (b"cache-control", b"no-cache"),
-            *SECURITY_HEADERS,
+            *security_headers(ctx, app.public_base),
         ]
     await ctx.start(200, headers)
     await ctx.body(b"" if ctx.method == "HEAD" else data)

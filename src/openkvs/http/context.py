@@ -22,6 +22,7 @@ CORS_HEADERS: Headers = [
     ),
 ]
 JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
+DEFAULT_BODY_TIMEOUT = 60.0
 
 
 class ClientDisconnected(Exception):
@@ -34,6 +35,7 @@ class Ctx:
     __slots__ = (
         "answer_body",
         "body_done",
+        "body_timeout",
         "extra_headers",
         "headers",
         "memo_generation",
@@ -51,7 +53,14 @@ class Ctx:
         "user",
     )
 
-    def __init__(self, scope: dict[str, Any], receive: Any, send: Any, request_id: str) -> None:
+    def __init__(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        request_id: str,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    ) -> None:
         self.scope = scope
         self.receive = receive
         self.send = send
@@ -70,10 +79,12 @@ class Ctx:
         self.request_id = request_id
         self.status = 0
         self.body_done = False
+        # Seconds the request body may send nothing before it is cut off (0: no limit).
+        self.body_timeout = body_timeout
         # For the answer memo (http/answer_memo.py): the request's key there, if its answer
         # may be kept, and the changes seen when it came; the headers sent; the whole body of
         # a 200 sent at once.
-        self.memo_key: tuple[Any, ...] | None = None
+        self.memo_key: bytes | None = None
         self.memo_generation = 0
         self.sent_headers: Headers = []
         self.answer_body: bytes | None = None
@@ -136,7 +147,8 @@ class Ctx:
         await self.json(err.status, err.body(), headers)
 
     async def stream_body(self) -> AsyncIterator[bytes]:
-        """The request body as it arrives; raises ClientDisconnected if the client goes away.
+        """The request body as it arrives; raises ClientDisconnected if the client goes away, and
+        a 408 `request-timeout` if it sends nothing for `body_timeout` seconds.
 
         With a Content-Length, the body ends with its last byte: Granian marks even a body that
         came whole as `more_body`, and the message that says it ended would cost one more trip
@@ -145,8 +157,29 @@ class Ctx:
         if left == 0:
             self.body_done = True
             return
+        timeout = self.body_timeout
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
         while True:
-            message = await self.receive()
+            if timeout > 0:
+                loop = asyncio.get_running_loop()
+                _stalls.deadlines[task] = loop.time() + timeout
+                if not _stalls.ticking or _stalls.loop is not loop:
+                    _stalls.start(loop)
+                try:
+                    message = await self.receive()
+                except asyncio.CancelledError:
+                    if task in _stalls.expired:
+                        _stalls.expired.discard(task)
+                        if task.uncancel() <= cancelling:  # no other cancellation is pending
+                            self.body_done = True  # the client is cut off: nothing more is read
+                            raise request_timeout(timeout) from None
+                    raise
+                finally:
+                    del _stalls.deadlines[task]
+            else:
+                message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
@@ -188,7 +221,7 @@ class Ctx:
                     total += len(chunk)
                     if total > limit:
                         return
-        except (TimeoutError, ClientDisconnected):
+        except (TimeoutError, ClientDisconnected, ApiError):  # ApiError: the body timed out
             return
 
     async def read_body(self, limit: int) -> bytes:
@@ -208,6 +241,49 @@ class Ctx:
         if not raw.strip().isdigit():
             raise ApiError(400, "invalid-request", "Content-Length is not a number.")
         return int(raw)
+
+
+class _Stalls:
+    """Ends waits for request body bytes that pass their deadline. One timer for the event
+    loop, ticking every TICK seconds while any body is awaited: a receive costs two dict
+    operations, not a timer of its own (the 1 KiB PUT is one receive)."""
+
+    TICK = 0.25
+
+    def __init__(self) -> None:
+        self.deadlines: dict[asyncio.Task[Any], float] = {}  # tasks awaiting body bytes
+        self.expired: set[asyncio.Task[Any]] = set()  # cancelled by the timer, not yet told
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ticking = False
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ticking = True
+        loop.call_later(self.TICK, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self.loop:  # a newer event loop took over (tests run several)
+            return
+        if not self.deadlines:
+            self.ticking = False
+            return
+        now = loop.time()
+        for task, deadline in self.deadlines.items():
+            if now >= deadline and task not in self.expired:
+                self.expired.add(task)
+                task.cancel()
+        loop.call_later(self.TICK, self._tick, loop)
+
+
+_stalls = _Stalls()
+
+
+def request_timeout(seconds: float) -> ApiError:
+    return ApiError(
+        408,
+        "request-timeout",
+        f"The request body sent nothing for {seconds:g} seconds; the request was ended.",
+    )
 
 
 def request_too_large(limit: int, actual: int | None = None) -> ApiError:

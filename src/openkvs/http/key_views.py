@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from stream_zip import ZIP_64, async_stream_zip
+from stream_zip import ZIP_64
 
 from openkvs.core import validation as v
 from openkvs.core.errors import ApiError
@@ -16,8 +16,10 @@ from openkvs.core.models import Store
 from openkvs.core.reading import decoded_chunks
 from openkvs.core.schema import collection_filter
 from openkvs.core.signing import verify_storage_signature
+from openkvs.core.stores import Grant
 from openkvs.http.context import Ctx
 from openkvs.http.serialize import record_url
+from openkvs.http.zip_stream import zip_stream
 
 if TYPE_CHECKING:
     from openkvs.app import OpenKvs
@@ -32,19 +34,19 @@ def _storage_signed(ctx: Ctx) -> Any:
     return lambda store: verify_storage_signature(store.secret, store.id, signature)
 
 
-async def _listing(app: OpenKvs, ctx: Ctx) -> tuple[Store, bool, KeyRange]:
-    store, owner = await app.access.readable(
+async def _listing(app: OpenKvs, ctx: Ctx) -> tuple[Store, Grant, KeyRange]:
+    store, grant = await app.access.readable(
         ctx.params["store_id"], ctx.user, _storage_signed(ctx), counters=False
     )
     app.limit_store(ctx, store.id)
     collection = ctx.query.get("collection") or None
     flt = collection_filter(store.schema, collection) if collection is not None else None
-    return store, owner, key_range(ctx.query.get("prefix"), flt)
+    return store, grant, key_range(ctx.query.get("prefix"), flt)
 
 
 async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
     limit = v.parse_page_limit(ctx.query.get("limit"), v.KEYS_PAGE_MAX)
-    store, owner, bounds = await _listing(app, ctx)
+    store, grant, bounds = await _listing(app, ctx)
     start = ctx.query.get("exclusiveStartKey") or None
     # Keys have no NUL (nor anything below "!"), so cutting there keeps "keys after it" exact
     # and spares databases whose text cannot hold NUL.
@@ -54,8 +56,9 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
         items = await app.backend.list_keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
     truncated = len(items) > limit
     items = items[:limit]
-    # Record URLs are signed for those who could sign them anyway: the owner and signature holders.
-    signed = owner or "signature" in ctx.query
+    # Record URLs are signed for those who could sign them anyway: the owner and the holders of
+    # a storage signature that verified; never for a public store's anonymous reader (D7).
+    signed = grant.may_sign
     app.backend.note_list(store.id)
     await ctx.json(
         200,
@@ -80,7 +83,7 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
 
 
 async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
-    store, _owner, bounds = await _listing(app, ctx)
+    store, _grant, bounds = await _listing(app, ctx)
     app.backend.note_list(store.id)
     await ctx.start(
         200,
@@ -96,7 +99,7 @@ async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
         await ctx.body(b"")
         return
     members = _members(app, store, bounds)
-    await ctx.stream(async_stream_zip(members, get_compressobj=_compressor))
+    await ctx.stream(zip_stream(members, _compressor))
 
 
 def _compressor() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
@@ -15,7 +16,7 @@ from openkvs.core.conditions import etag_matches, parse_etag_list
 from openkvs.core.errors import ApiError, record_not_found
 from openkvs.core.models import RecordMeta, WriteCondition
 from openkvs.core.reading import decoded_chunks
-from openkvs.core.signing import verify_record_signature
+from openkvs.core.signing import record_key_reserved, verify_record_signature
 from openkvs.core.uploads import receive_record, record_too_large
 from openkvs.http.context import Ctx, Headers
 from openkvs.http.ranges import parse_range
@@ -25,13 +26,36 @@ if TYPE_CHECKING:
     from openkvs.app import OpenKvs
 
 REDIRECT_LIFETIME_S = 300
-SANDBOXED_TYPES = (
-    "text/html",
-    "image/svg+xml",
-    "application/xhtml+xml",
-    "text/xml",
-    "application/xml",
+# Every record answer (any status, HEAD, attachment or not) carries these: whatever the spelling of
+# its Content-Type (lists, case, spaces, parameters), no record may run script on the origin of
+# the API and the console, so every record gets a sandbox rather than those that look like HTML.
+# The console previews records from blobs and shows HTML in a sandboxed frame: nothing needs more.
+RECORD_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"sandbox"),
 )
+# What may be redirected to the object store, whose answer has neither header: types no browser
+# renders as a document that runs script, nor sniffs into one. text/plain is not among them
+# (sniffed without nosniff by some browsers); PDF is (viewers run without the page's origin).
+INERT_TYPES = frozenset(
+    {
+        "application/octet-stream",
+        "application/json",
+        "application/zip",
+        "application/gzip",
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+    }
+)
+INERT_TOP_LEVEL = ("audio/", "video/")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# One media type with optional parameters; no list (no comma anywhere), no escapes.
+_PARAMETER = rf"""{_TOKEN}=(?:{_TOKEN}|"[^"\\,\x00-\x1f\x7f]*")"""
+_SINGLE_MEDIA_TYPE = re.compile(rf"[ \t]*({_TOKEN}/{_TOKEN})[ \t]*(?:;[ \t]*{_PARAMETER}[ \t]*)*")
 
 
 @lru_cache(maxsize=4096)
@@ -39,9 +63,13 @@ def _http_date(seconds: int) -> bytes:
     return formatdate(seconds, usegmt=True).encode()
 
 
-def _sandboxed(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media in SANDBOXED_TYPES or media.endswith("+xml")
+def inert_type(content_type: str) -> bool:
+    """Whether a stored Content-Type, strictly parsed, is one media type that cannot run script."""
+    found = _SINGLE_MEDIA_TYPE.fullmatch(content_type)
+    if found is None:
+        return False
+    media = found[1].lower()
+    return media in INERT_TYPES or media.startswith(INERT_TOP_LEVEL)
 
 
 def _not_modified(ctx: Ctx, record: RecordMeta) -> bool:
@@ -66,7 +94,9 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
             "Records cannot be used to register service workers.",
         )
     signature = ctx.query.get("signature")
-    signed = (lambda s: verify_record_signature(s.secret, key, signature)) if signature else None
+    signed = (
+        (lambda s: verify_record_signature(s.secret, s.id, key, signature)) if signature else None
+    )
     store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed, counters=False)
     app.limit_records(ctx, store.id)
     attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
@@ -99,13 +129,11 @@ def _record_headers(record: RecordMeta, attachment: bool, key: str) -> Headers:
         (b"content-type", record.content_type.encode("latin-1", "replace")),
         (b"etag", record.etag.encode()),
         (b"last-modified", _http_date(record.modified_at // 1000)),
-        (b"x-content-type-options", b"nosniff"),
+        *RECORD_SECURITY_HEADERS,
         (b"cache-control", b"private, no-cache"),
     ]
     if attachment:
         headers.append((b"content-disposition", f'attachment; filename="{key}"'.encode()))
-    elif _sandboxed(record.content_type):
-        headers.append((b"content-security-policy", b"sandbox"))
     return headers
 
 
@@ -182,9 +210,16 @@ async def _send(
 async def _redirected(
     app: OpenKvs, ctx: Ctx, record: RecordMeta, attachment: bool, key: str
 ) -> bool:
-    """302 to a short-lived presigned URL for large records in the object store, if configured."""
+    """302 to a short-lived presigned URL for large records in the object store, if configured.
+
+    Only inert types: the object store's answer has no sandbox nor nosniff, so anything else is
+    served here, with them. (Forcing `attachment` instead would turn a large page or text that a
+    browser shows into a download: serving it here changes nothing but the path its bytes take.)
+    """
     threshold = app.settings.redirect_large_records
     if threshold is None or record.size <= threshold or record.blob is None:
+        return False
+    if not inert_type(record.content_type):
         return False
     encoding = record.content_encoding
     if encoding and not accepts_encoding(ctx.headers.get("accept-encoding"), encoding):
@@ -213,6 +248,13 @@ async def put_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
     app.limit_records(ctx, store.id)
+    if record_key_reserved(store.id, key):
+        raise ApiError(
+            400,
+            "invalid-record-key",
+            "This record key is reserved: it could be mistaken for a storage signature of the "
+            "store.",
+        )
     content_type = v.check_content_type(ctx.headers.get("content-type"))
     encoding = normalize_encoding(ctx.headers.get("content-encoding"))
     limit = app.settings.max_record_size
@@ -228,6 +270,8 @@ async def put_record(app: OpenKvs, ctx: Ctx) -> None:
         ctx.stream_body(),
         limit,
         _write_condition(ctx),
+        app.schema_workers,
+        app.settings.max_inflation,
     )
     location = record_url(app.public_base, store, key, signed=False)
     await ctx.json(201, {}, [(b"location", location.encode())])

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from openkvs.core.ids import iso_ms, now_ms
 from openkvs.core.models import Store, User
-from openkvs.core.signing import KEYS_URL_LIFETIME_MS, record_signature, storage_signature
+from openkvs.core.signing import KEYS_URL_LIFETIME_MS, sign_record, storage_signature
 from openkvs.http.console_views import console_url
 
 
@@ -17,8 +17,9 @@ def store_url(public_base: str, store_id: str) -> str:
 
 def record_url(public_base: str, store: Store, key: str, signed: bool) -> str:
     url = f"{public_base}/v2/key-value-stores/{store.id}/records/{quote(key, safe='')}"
-    if signed:
-        url += "?signature=" + record_signature(store.secret, key)
+    signature = sign_record(store.secret, store.id, key) if signed else None
+    if signature is not None:
+        url += "?signature=" + signature
     return url
 
 

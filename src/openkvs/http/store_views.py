@@ -8,7 +8,7 @@ from openkvs.backends.base import UNSET
 from openkvs.core import validation as v
 from openkvs.core.errors import ApiError, invalid_parameter, token_not_provided
 from openkvs.core.models import Store
-from openkvs.core.schema import check_store_schema
+from openkvs.core.stores import Grant
 from openkvs.http.context import Ctx
 from openkvs.http.json_body import read_json_object
 from openkvs.http.serialize import store_json, store_url
@@ -64,7 +64,7 @@ async def create_store(app: OpenKvs, ctx: Ctx) -> None:
             return
     schema = body.get("schema")
     if schema is not None:
-        schema = check_store_schema(schema)
+        schema = await app.schema_workers.check_store_schema(schema)
     store, created = await app.backend.get_or_create_store(ctx.user.id, name, schema)
     headers = [(b"location", store_url(app.public_base, store.id).encode())] if created else None
     await ctx.json(
@@ -73,10 +73,11 @@ async def create_store(app: OpenKvs, ctx: Ctx) -> None:
 
 
 async def get_store(app: OpenKvs, ctx: Ctx) -> None:
-    store, owner = await app.access.readable(ctx.params["store_id"], ctx.user)
+    store, grant = await app.access.readable(ctx.params["store_id"], ctx.user)
     app.limit_store(ctx, store.id)
     app.backend.note_access(store.id)
-    await ctx.json(200, {"data": store_json(store, app.public_base, owner)})
+    # Signed URLs and the secret: the owner's alone (no signature is asked for here).
+    await ctx.json(200, {"data": store_json(store, app.public_base, grant is Grant.OWNER)})
 
 
 def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
@@ -86,10 +87,7 @@ def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
     if "generalAccess" in body and body["generalAccess"] is not None:
         changes["general_access"] = v.check_general_access(body["generalAccess"])
     if "title" in body:
-        title = body["title"]
-        if title is not None and (not isinstance(title, str) or "\x00" in title):
-            raise ApiError(400, "invalid-value", "Invalid value provided: title must be a string.")
-        changes["title"] = title
+        changes["title"] = v.check_title(body["title"])
     return changes
 
 

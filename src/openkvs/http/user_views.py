@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 
 async def get_user(app: OpenKvs, ctx: Ctx) -> None:
     ref = ctx.params["user_id"]
+    # Anonymous callers see no user, not even whether a username exists: usernames name stores
+    # (`username~name`). Any token holder sees another user's public fields.
+    if ctx.user is None:
+        raise token_not_provided()
     if ref == "me":
-        if ctx.user is None:
-            raise token_not_provided()
         await ctx.json(200, {"data": user_json(ctx.user, private=True)})
         return
     user = None

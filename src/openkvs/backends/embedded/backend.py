@@ -15,6 +15,7 @@ from openkvs.backends.base import ChangeWatcher
 from openkvs.backends.embedded.accounts import AccountRows
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.migrations import migrate
+from openkvs.backends.embedded.private import make_private
 from openkvs.backends.embedded.read_cache import ReadCache, counters_changed
 from openkvs.backends.embedded.record_rows import RecordRows
 from openkvs.backends.embedded.state import After
@@ -59,7 +60,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     async def start(self, serve: bool = True) -> None:
         """Open the store; `serve` also takes the data directory lock and runs crash recovery."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir, self._db_path)
         self._files = BlobFiles(self.data_dir, self.strict)
         self._serving = serve
         if serve:

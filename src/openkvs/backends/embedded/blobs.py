@@ -25,8 +25,8 @@ class BlobFiles:
         self.tmp = root / "tmp"
         self.blobs = root / "blobs"
         self.strict = strict
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def final_path(self, blob: str) -> Path:
         return self.blobs / blob[:2] / blob
@@ -37,7 +37,7 @@ class BlobFiles:
     def publish(self, blob: str) -> None:
         """Move a committed blob into place (post-commit; recovery redoes it after a crash)."""
         final = self.final_path(blob)
-        final.parent.mkdir(exist_ok=True)
+        final.parent.mkdir(mode=0o700, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.rename(self.tmp_path(blob), final)
 
