@@ -26,6 +26,7 @@ from bench.workloads import (
     FLOOR,
     NGINX,
     OPENKVS,
+    OPENKVS_NOLOG,
     RUN_ORDER,
     SEAWEEDFS,
     WORKLOADS,
@@ -33,6 +34,7 @@ from bench.workloads import (
     KiB,
     MiB,
     Run,
+    Workload,
     rotation,
 )
 from bench.wrk import run_wrk
@@ -96,9 +98,22 @@ def warm_up(ctx: Context, names: list[str]) -> None:
         )
 
 
+def prepare(workload: Workload, ctx: Context, notes: list[str], failures: list[str]) -> None:
+    """The workload's preparation on each of its systems (W8: its records), before its first
+    round: a system whose preparation fails is left out of the workload's runs (they fail)."""
+    if workload.prepare is None:
+        return
+    for name in workload.systems:
+        try:
+            notes.append(workload.prepare(ctx, name))
+        except (BenchError, OSError, http.client.HTTPException) as exc:
+            failures.append(f"{workload.wid} preparing {name}: {exc}")
+            print(f"{workload.wid} preparing {name}: FAILED {exc}", flush=True)
+
+
 def describe(run: Run) -> str:
     figures = ", ".join(f"{k}={v:.3f}" for k, v in run.values.items())
-    return f"{run.workload} round {run.round} {run.system:10s} {figures}" + (
+    return f"{run.workload} round {run.round} {run.system:13s} {figures}" + (
         f"  EXCLUDED: {run.problem}" if run.problem else ""
     )
 
@@ -146,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             server = OpenKvs(group, work_dir / "openkvs")
             server.start()
             ctx.systems[OPENKVS] = server
+        if OPENKVS_NOLOG in needed:
+            nolog = OpenKvs(group, work_dir / "openkvs-nolog", name=OPENKVS_NOLOG, access_log=False)
+            nolog.start()
+            ctx.systems[OPENKVS_NOLOG] = nolog
         if SEAWEEDFS in needed:
             weed = SeaweedFS(group, work_dir / "weed")
             weed.start()
@@ -165,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             ctx.w7_file = work_dir / "w7.bin"
             ctx.w7_sha256 = make_file(ctx.w7_file, ctx.w7_bytes)
             labels[("W7", OPENKVS)] = f"openkvs ({ctx.w7_bytes // MiB} MiB record)"
-        warm_up(ctx, [s for s in (OPENKVS, SEAWEEDFS, NGINX, FLOOR) if s in ctx.systems])
+        warm_up(
+            ctx, [s for s in (OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, NGINX, FLOOR) if s in ctx.systems]
+        )
 
         for workload in sorted(args.workloads, key=lambda w: RUN_ORDER.index(w.wid)):
+            prepare(workload, ctx, notes, failures)
             for rnd in range(1, args.rounds + 1):
                 print(f"--- {workload.wid} round {rnd}/{args.rounds}", flush=True)
                 for name in rotation(workload.systems, rnd):

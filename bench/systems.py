@@ -1,6 +1,8 @@
-"""The systems under test: openkvs (embedded store, strict durability), SeaweedFS's S3 gateway
-(`weed mini`, anonymous access), nginx (static files, one worker), and the floor (a Python ASGI
-app that stores nothing, on openkvs's HTTP stack: bench/floor_app.py). All on 127.0.0.1."""
+"""The systems under test: openkvs (embedded store, default flags: strict durability, access log
+on), openkvs-nolog (the same with `--no-access-log`, for the access log's cost alone), SeaweedFS's
+S3 gateway (`weed mini`, anonymous access), nginx (static files, one worker), and the floor (a
+Python ASGI app that stores nothing, on openkvs's HTTP stack: bench/floor_app.py). All on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -53,14 +55,22 @@ class System(ABC):
 
 
 class OpenKvs(System):
-    """`openkvs serve` on the embedded store, default (strict) durability."""
+    """`openkvs serve` on the embedded store with its default flags (strict durability, access
+    log on): what users get. Only --host, --port, --data-dir and --token are given."""
 
     def __init__(
-        self, group: ProcGroup, root: Path, name: str = "openkvs", launcher: list[str] | None = None
+        self,
+        group: ProcGroup,
+        root: Path,
+        name: str = "openkvs",
+        launcher: list[str] | None = None,
+        access_log: bool = True,
     ) -> None:
-        """`launcher` replaces the `openkvs` command (bench/ladder.py's variants)."""
+        """`launcher` replaces the `openkvs` command (bench/ladder.py's variants); `access_log`
+        False adds `--no-access-log` (openkvs-nolog: measured apart, for the log's cost)."""
         self.group = group
         self.launcher = launcher
+        self.access_log = access_log
         self.root = root
         self.name = name
         self.data_dir = root / "data"
@@ -80,7 +90,7 @@ class OpenKvs(System):
             str(self.data_dir),
             "--token",
             TOKEN,
-            "--no-access-log",
+            *([] if self.access_log else ["--no-access-log"]),
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # No OPENKVS_* setting of the calling shell may change what is measured.

@@ -1,4 +1,4 @@
-"""The workloads W1..W7: what each sends, to which systems, and the figures it yields."""
+"""The workloads W1..W8: what each sends, to which systems, and the figures it yields."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import random_records
 from bench.procs import BenchError, http_request
 from bench.systems import OpenKvs, System
 from bench.wrk import WrkResult, run_wrk
@@ -17,6 +18,9 @@ KiB = 1024
 MiB = 1024 * 1024
 
 OPENKVS = "openkvs"
+# The same server with --no-access-log: measured on W1 and W8 only, for the target "access log on
+# vs off"; its figures count toward no other target.
+OPENKVS_NOLOG = "openkvs-nolog"
 SEAWEEDFS = "SeaweedFS"
 NGINX = "nginx"
 FLOOR = "floor"
@@ -65,9 +69,12 @@ class Context:
     w7_bytes: int = 0
     w7_file: Path | None = None
     w7_sha256: str = ""
+    w8_filled: set[str] = field(default_factory=set)  # systems holding W8's records
 
 
 RunFn = Callable[[Context, str, int], Run]
+# Done once per system before a workload's first round, outside the measurements: a note.
+PrepareFn = Callable[[Context, str], str]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Workload:
     systems: tuple[str, ...]
     metrics: tuple[Metric, ...]
     run: RunFn
+    prepare: PrepareFn | None = None
 
 
 def payload(size: int) -> bytes:
@@ -144,6 +152,37 @@ def put_workload(wid: str, size: int, connections: int, mode: str) -> RunFn:
     return run
 
 
+def fill_random_records(ctx: Context, system_name: str) -> str:
+    """W8's preparation: its 10,000 records written to the system and a sample read back."""
+    print(f"W8: writing {random_records.COUNT:,} records to {system_name}...", flush=True)
+    done = random_records.fill(ctx.systems[system_name])
+    ctx.w8_filled.add(system_name)
+    print(f"W8: {done.describe()}", flush=True)
+    return f"W8 fill, {done.describe()}; not measured"
+
+
+def random_gets(ctx: Context, system_name: str, rnd: int) -> Run:
+    """W8: GET a record drawn at random among 10,000 (lua/get_random.lua), 64 connections."""
+    if system_name not in ctx.w8_filled:
+        raise BenchError("W8: the system's records were not written")
+    system = ctx.systems[system_name]
+    res = run_wrk(
+        system.base_url + "/",
+        connections=64,
+        duration=ctx.duration,
+        headers=system.auth_headers(),
+        script="get_random",
+        # The seed is the round: in a round every system is sent the same sequence of keys.
+        script_args=[
+            system.record_path(""),
+            str(random_records.COUNT),
+            random_records.KEY_FORMAT,
+            str(rnd),
+        ],
+    )
+    return _from_wrk("W8", system_name, rnd, res, {REQ_S.key: res.rps})
+
+
 def keys_page(ctx: Context, system_name: str, rnd: int) -> Run:
     """W6: a keys page (limit 1000) after a random key of the big store, one connection."""
     server = ctx.w6_server
@@ -183,8 +222,8 @@ def large_record(ctx: Context, system_name: str, rnd: int) -> Run:
 WORKLOADS: list[Workload] = [
     Workload(
         "W1",
-        "GET a 1 KiB record, 64 connections",
-        (OPENKVS, SEAWEEDFS, NGINX, FLOOR),
+        "GET a 1 KiB record (one key), 64 connections",
+        (OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, NGINX, FLOOR),
         (REQ_S,),
         get_workload("W1", KiB, 64, "rps"),
     ),
@@ -230,6 +269,14 @@ WORKLOADS: list[Workload] = [
         (UP, DOWN, RSS),
         large_record,
     ),
+    Workload(
+        "W8",
+        "GET a 1 KiB record drawn at random from 10,000 keys, 64 connections",
+        (OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, NGINX, FLOOR),
+        (REQ_S,),
+        random_gets,
+        prepare=fill_random_records,
+    ),
 ]
 
 BY_ID = {w.wid: w for w in WORKLOADS}
@@ -242,7 +289,7 @@ def rotation(systems: Sequence[str], rnd: int) -> list[str]:
 
 
 # The order the workloads run in, each its rounds back to back with the systems interleaved in
-# every round: latency first, then reads, then writes. For a minute or more after W4's
-# gigabytes, this machine's tail latency is worse for every server (docs/performance.md, "Tail
-# latency"), which W5 measured when it ran after W4 in every round.
-RUN_ORDER = ("W5", "W1", "W3", "W6", "W2", "W4", "W7")
+# every round: latency first, then reads (W8, random keys, beside W1, one key), then writes. For
+# a minute or more after W4's gigabytes, this machine's tail latency is worse for every server
+# (docs/performance.md, "Tail latency"), which W5 measured when it ran after W4 in every round.
+RUN_ORDER = ("W5", "W1", "W8", "W3", "W6", "W2", "W4", "W7")

@@ -19,7 +19,7 @@ from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
 from openkvs.core.schema_worker import SchemaWorkers
 from openkvs.core.stores import StoreAccess
-from openkvs.http.access_log import log_request
+from openkvs.http.access_log import AccessLog
 from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
 from openkvs.http.routes import RECORD_PATH, build_router, record_endpoint
@@ -80,6 +80,7 @@ class OpenKvs:
         self._id_counter = itertools.count(1)
         self.on_started: list[Any] = []
         self.memo: AnswerMemo | None = None
+        self.access_log: AccessLog | None = None  # started with the app when configured
 
     # rate limits (D12)
     def limit_records(self, ctx: Ctx, store_id: str) -> None:
@@ -120,6 +121,8 @@ class OpenKvs:
                 return
 
     async def startup(self) -> None:
+        if self.settings.access_log:
+            self.access_log = AccessLog()
         await self.backend.start()
         if not self.settings.rate_limit_records:  # a kept answer would skip the limit
             memo = AnswerMemo()
@@ -137,6 +140,8 @@ class OpenKvs:
             task.cancel()
         await self.schema_workers.close()
         await self.backend.close()
+        if self.access_log is not None:
+            self.access_log.close()
 
     async def _retention_loop(self) -> None:
         retention = self.settings.unnamed_retention or 0
@@ -169,8 +174,8 @@ class OpenKvs:
         except ClientDisconnected:
             status = 499
         finally:
-            if self.settings.access_log:
-                log_request(scope, status, started, ctx.request_id)
+            if self.access_log is not None:
+                self.access_log.request(scope, status, started, ctx.request_id)
 
     async def _send_kept(
         self, scope: dict[str, Any], send: Any, kept: Answer, started: float
@@ -179,8 +184,8 @@ class OpenKvs:
         await send(kept.start)
         await send(kept.body)
         self.backend.note_read(kept.store_id)
-        if self.settings.access_log:
-            log_request(scope, 200, started, self._request_id())
+        if self.access_log is not None:
+            self.access_log.request(scope, 200, started, self._request_id())
 
     def _request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._id_counter):x}"

@@ -1,22 +1,37 @@
-"""One access-log line per request: secrets masked, control characters escaped (D7, D13)."""
+"""One access-log line per request: secrets masked, control characters escaped (D7, D13).
+
+Cheap on the request path: a request only appends its raw fields to a queue; a thread of the log's
+own formats the lines and writes them in batches, one write() per batch, a few times a second.
+Closing the log (at shutdown) writes every line still queued.
+"""
 
 from __future__ import annotations
 
-import logging
+import os
 import re
+import threading
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-access_log = logging.getLogger("openkvs.access")
 SECRET_PARAMS = ("token", "signature")
 # What could end a line, move the cursor or split a field: C0 and C1 controls, DEL, the quote
-# around the request and the backslash of the escapes themselves.
-UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
+# around the request, the backslash of the escapes themselves, and Unicode's line separators.
+UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
+# How often the writer wakes up, and how many lines it formats while holding the GIL at a time.
+FLUSH_SECONDS = 0.2
+FORMAT_BATCH = 512
+# Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
+MAX_QUEUED = 1_000_000
+
+# client, method, path, query string, status, duration in ms, request id, wall time
+Entry = tuple[Any, str, str, bytes, int, float, str, float]
 
 
 def _escape_char(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def escape(text: str) -> str:
@@ -32,15 +47,105 @@ def redact_query(query: str) -> str:
     return urlencode([(n, "***" if n.lower() in SECRET_PARAMS else v) for n, v in pairs])
 
 
-def log_request(scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
-    query = scope["query_string"].decode("latin-1")
-    access_log.info(
-        '%s "%s %s%s" %s %.1fms id=%s',
-        escape(scope["client"][0]) if scope.get("client") else "-",
-        escape(scope["method"]),
-        escape(scope["path"]),
-        "?" + escape(redact_query(query)) if query else "",
+LINE = '%s,%03d INFO openkvs.access: %s "%s %s%s" %d %.1fms id=%s\n'
+_second_shown: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+def _clean(text: str) -> bool:
+    """True when `escape` would change nothing (the common case, tested cheaply)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+def format_line(entry: Entry) -> str:
+    """The line as the server's other log lines look: `2026-12-06 07:59:57,123 INFO ...`."""
+    client, method, path, raw_query, status, duration, request_id, wall = entry
+    seconds = int(wall)
+    if seconds != _second_shown[0]:  # formatted once a second, not once a line
+        _second_shown[:] = [seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))]
+    host = client[0] if client else "-"
+    if not (_clean(host) and _clean(method) and _clean(path)):
+        host, method, path = escape(host), escape(method), escape(path)
+    query = "?" + escape(redact_query(raw_query.decode("latin-1"))) if raw_query else ""
+    millis = int((wall - seconds) * 1000)
+    return LINE % (
+        _second_shown[1],
+        millis,
+        host,
+        method,
+        path,
+        query,
         status,
-        (time.perf_counter() - started) * 1000,
+        duration,
         request_id,
     )
+
+
+class AccessLog:
+    """The queue of lines and the thread that writes them to `fd` (standard error by default)."""
+
+    def __init__(self, fd: int = 2) -> None:
+        self._fd = fd
+        self._queue: deque[Entry] = deque()
+        self._dropped = 0
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="openkvs-access-log", daemon=True)
+        self._thread.start()
+
+    def request(self, scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
+        """Note one answered request (called on the event loop: no formatting, no I/O)."""
+        if len(self._queue) >= MAX_QUEUED:
+            self._dropped += 1
+            return
+        self._queue.append(
+            (
+                scope.get("client"),
+                scope["method"],
+                scope["path"],
+                scope["query_string"],
+                status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+                time.time(),
+            )
+        )
+
+    def close(self) -> None:
+        """Write every queued line, then stop the writer."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_SECONDS)
+            closing = self._closed
+            self._write_queued()
+            if closing:
+                return
+
+    def _write_queued(self) -> None:
+        queue = self._queue
+        while queue:
+            lines = []
+            for _ in range(min(len(queue), FORMAT_BATCH)):
+                lines.append(format_line(queue.popleft()))
+            self._write("".join(lines).encode("utf-8", "replace"))
+        if self._dropped:
+            dropped, self._dropped = self._dropped, 0
+            now = time.strftime("%Y-%m-%d %H:%M:%S")
+            self._write(
+                f"{now},000 WARNING openkvs.access: {dropped} lines were not written: the "
+                "log's reader did not keep up\n".encode()
+            )
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._fd, view)
+            except InterruptedError:
+                continue
+            except OSError:
+                return  # nowhere to write (closed standard error): nothing else to do
+            view = view[written:]

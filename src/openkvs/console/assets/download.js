@@ -2,7 +2,7 @@
 
 import { call, recordPath } from "./api.js";
 import { h } from "./dom.js";
-import { signedRecordUrl } from "./signing.js";
+import { signedRecordUrl, withParameter } from "./signing.js";
 
 function save(href, filename) {
   const link = h("a", { href, download: filename, hidden: true });
@@ -17,7 +17,7 @@ function save(href, filename) {
  */
 export async function downloadRecord(store, key) {
   if (store.urlSigningSecretKey) {
-    save(`${await signedRecordUrl(store, key)}&attachment=true`, key);
+    save(withParameter(await signedRecordUrl(store, key), "attachment", "true"), key);
     return;
   }
   const response = await call("GET", recordPath(store.id, key), { raw: true });

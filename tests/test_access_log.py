@@ -1,0 +1,71 @@
+"""The access log: one escaped line per request, written in batches by a thread of its own, and
+nothing lost on a clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from openkvs.http.access_log import AccessLog, format_line
+from tests.server_process import MakeServer
+
+LINE_RE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO openkvs\.access: "
+    r'127\.0\.0\.1 "GET /v2/users/me\?x=(?P<n>\d+)&token=%2A%2A%2A" 401 \d+\.\dms id=\S+$'
+)
+
+
+def _scope(path: str, query: bytes = b"") -> dict[str, object]:
+    return {
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "client": ("127.0.0.1", 5000),
+    }
+
+
+def test_a_line_has_the_fields_escaped_and_the_secrets_masked() -> None:
+    line = format_line(
+        (("127.0.0.1", 1), "GET", '/a\nb"c', b"token=s3cret&x=1", 200, 1.25, "id-1", 0.0)
+    )
+    assert line.endswith('"GET /a\\x0ab\\x22c?token=%2A%2A%2A&x=1" 200 1.2ms id=id-1\n')
+    assert line.count("\n") == 1 and "s3cret" not in line
+
+
+def test_closing_writes_every_queued_line(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "access.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = AccessLog(fd)
+    for n in range(5000):
+        log.request(_scope(f"/r/{n}"), 200, time.perf_counter(), f"id-{n}")
+    log.close()
+    os.close(fd)
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert [line.split('"')[1] for line in lines] == [f"GET /r/{n}" for n in range(5000)]
+
+
+def test_lines_are_written_while_the_server_runs(make_server: MakeServer) -> None:
+    proc = make_server(embedded_args=(), scaleout_args=())
+    marker = uuid.uuid4().hex
+    httpx.get(f"{proc.url}/v2/users/me", params={"x": marker}, timeout=10)
+    deadline = time.monotonic() + 10
+    while marker not in proc.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker in proc.log()
+
+
+def test_a_clean_shutdown_loses_no_line(make_server: MakeServer) -> None:
+    proc = make_server()
+    count = 300
+    with httpx.Client(base_url=proc.url, timeout=10) as client:
+        for n in range(count):
+            response = client.get("/v2/users/me", params={"x": n, "token": "wrong"})
+            assert response.status_code == 401
+    proc.stop()  # SIGTERM right after the last answer, well within the writer's interval
+    assert proc.proc is not None and proc.proc.returncode == 0
+    numbers = [int(m["n"]) for m in map(LINE_RE.match, proc.log().splitlines()) if m]
+    assert numbers == list(range(count))
