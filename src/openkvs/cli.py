@@ -80,7 +80,7 @@ main.add_command(token)
 @click.option(
     "--max-inflation",
     type=click.IntRange(min=1),
-    default=100,
+    default=1000,
     show_default=True,
     help="An encoded (gzip, br, deflate) record may decode to at most this many times its "
     "stored size, plus 1 MiB (413 record-too-large above it): what a reader can make the "

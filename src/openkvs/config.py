@@ -54,7 +54,7 @@ class Settings:
     max_record_size: int = 5 * 1024**3
     max_json_body: int = 9 * 1024 * 1024
     body_timeout: float = 60.0  # seconds a request body may send nothing
-    max_inflation: int = 100  # an encoded record may decode to this times its size (+1 MiB)
+    max_inflation: int = 1000  # an encoded record may decode to this times its size (+1 MiB)
     inline_threshold: int = 64 * 1024
     default_general_access: str = "RESTRICTED"
     unnamed_retention: int | None = None
