@@ -20,8 +20,8 @@ SECRET_PARAMS = ("token", "signature")
 # around the request, the backslash of the escapes themselves, and Unicode's line separators.
 UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
 # How often the writer wakes up, and how many lines it formats while holding the GIL at a time.
-FLUSH_SECONDS = 0.2
-FORMAT_BATCH = 512
+FLUSH_SECONDS = 0.5
+FORMAT_BATCH = 2048
 # Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
 MAX_QUEUED = 1_000_000
 
