@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.http_helpers import get_store, put_record
 from tests.server_process import (
     BACKENDS,
     BackendConfig,
@@ -183,6 +184,15 @@ def store(http: httpx.Client, store_name: str) -> dict[str, object]:
     assert response.status_code == 201, response.text
     data: dict[str, object] = response.json()["data"]
     return data
+
+
+@pytest.fixture
+def shared(http: httpx.Client, store: dict[str, object]) -> dict[str, str]:
+    """A store with one record `k` = b"secret bytes"; its id, name and signing secret."""
+    sid = str(store["id"])
+    put_record(http, sid, "k", b"secret bytes", "text/plain")
+    secret = get_store(http, sid)["urlSigningSecretKey"]
+    return {"id": sid, "name": str(store["name"]), "secret": secret}
 
 
 @pytest.fixture

@@ -234,6 +234,10 @@ def run_server(
         proc.stop()
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def owner_client(proc: ServerProcess) -> httpx.Client:
     return httpx.Client(
         base_url=proc.url, headers={"Authorization": f"Bearer {proc.token}"}, timeout=60

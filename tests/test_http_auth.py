@@ -8,10 +8,10 @@ import pytest
 from tests.http_helpers import (
     STORES,
     assert_error,
+    bearer,
     create_store,
     get_store,
     key_names,
-    put_record,
     record_sig,
     set_access,
     storage_sig,
@@ -19,19 +19,6 @@ from tests.http_helpers import (
 )
 
 FORBIDDEN = "insufficient-permissions"
-
-
-@pytest.fixture
-def shared(http: httpx.Client, store: dict[str, object]) -> dict[str, str]:
-    """A store with one record `k` = b"secret bytes"; its id, name and signing secret."""
-    sid = str(store["id"])
-    put_record(http, sid, "k", b"secret bytes", "text/plain")
-    secret = get_store(http, sid)["urlSigningSecretKey"]
-    return {"id": sid, "name": str(store["name"]), "secret": secret}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def read_urls(ref: str) -> list[str]:

@@ -20,6 +20,7 @@ from openkvs.http.serialize import record_url as api_record_url
 from tests.http_helpers import (
     STORES,
     assert_error,
+    bearer,
     create_store,
     decode_storage_sig,
     get_store,
@@ -35,10 +36,6 @@ FORBIDDEN = "insufficient-permissions"
 READABLE = ("ANYONE_WITH_ID_CAN_READ", "ANYONE_WITH_NAME_CAN_READ")
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def signature_of(url: str) -> str | None:
     values = parse_qs(urlsplit(url).query).get("signature")
     return values[0] if values else None
@@ -49,24 +46,15 @@ def record_urls(response: httpx.Response) -> list[str]:
     return [item["recordPublicUrl"] for item in response.json()["data"]["items"]]
 
 
-@pytest.fixture
-def owned(http: httpx.Client, store: dict[str, object]) -> dict[str, str]:
-    """A named store with one record `k`; its id, name and signing secret."""
-    sid = str(store["id"])
-    put_record(http, sid, "k", b"private bytes", "text/plain")
-    secret = get_store(http, sid)["urlSigningSecretKey"]
-    return {"id": sid, "name": str(store["name"]), "secret": secret}
-
-
 # --- item 4: signed record URLs -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("access", READABLE)
 @pytest.mark.parametrize("signature", ["x", "", "forged-storage-signature"])
 def test_a_signature_parameter_on_a_public_store_mints_no_signed_urls(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str], access: str, signature: str
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str], access: str, signature: str
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, access)
     if signature == "forged-storage-signature":
         signature = storage_sig(sid, "not-the-secret")
@@ -76,9 +64,9 @@ def test_a_signature_parameter_on_a_public_store_mints_no_signed_urls(
 
 @pytest.mark.parametrize("access", READABLE)
 def test_another_users_token_on_a_public_store_mints_no_signed_urls(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str], other_user: str, access: str
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str], other_user: str, access: str
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, access)
     response = anon.get(
         f"{STORES}/{sid}/keys", params={"signature": "x"}, headers=bearer(other_user)
@@ -92,30 +80,30 @@ def test_another_users_token_on_a_public_store_mints_no_signed_urls(
 
 @pytest.mark.parametrize("access", ["RESTRICTED", *READABLE])
 def test_a_verified_storage_signature_gets_signed_urls_that_open_the_records(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str], access: str
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str], access: str
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, access)
-    signature = storage_sig(sid, owned["secret"], expires_in_ms=60_000)
+    signature = storage_sig(sid, shared["secret"], expires_in_ms=60_000)
     urls = record_urls(anon.get(f"{STORES}/{sid}/keys", params={"signature": signature}))
-    assert [signature_of(url) for url in urls] == [record_sig(owned["secret"], "k")]
+    assert [signature_of(url) for url in urls] == [record_sig(shared["secret"], "k")]
     set_access(http, sid, "RESTRICTED")
     got = anon.get(urls[0])
-    assert got.status_code == 200 and got.content == b"private bytes"
+    assert got.status_code == 200 and got.content == b"secret bytes"
 
 
-def test_the_owner_gets_signed_urls(http: httpx.Client, owned: dict[str, str]) -> None:
-    urls = record_urls(http.get(f"{STORES}/{owned['id']}/keys"))
-    assert [signature_of(url) for url in urls] == [record_sig(owned["secret"], "k")]
+def test_the_owner_gets_signed_urls(http: httpx.Client, shared: dict[str, str]) -> None:
+    urls = record_urls(http.get(f"{STORES}/{shared['id']}/keys"))
+    assert [signature_of(url) for url in urls] == [record_sig(shared["secret"], "k")]
 
 
 def test_after_the_owner_restricts_the_store_no_new_signed_url_can_be_obtained(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str]
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str]
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, "ANYONE_WITH_NAME_CAN_READ")
     minted: list[str | None] = []
-    for ref in (sid, f"tester~{owned['name']}"):
+    for ref in (sid, f"tester~{shared['name']}"):
         for signature in ("x", "0", storage_sig(sid, "guess")):
             response = anon.get(f"{STORES}/{ref}/keys", params={"signature": signature})
             minted += [signature_of(url) for url in record_urls(response)]
@@ -138,10 +126,10 @@ def reserved_keys(store_id: str, expires_at: int) -> list[str]:
 
 
 def test_a_key_spelling_a_storage_signature_message_is_refused(
-    http: httpx.Client, owned: dict[str, str]
+    http: httpx.Client, shared: dict[str, str]
 ) -> None:
-    sid = owned["id"]
-    for ref in (sid, f"~{owned['name']}"):
+    sid = shared["id"]
+    for ref in (sid, f"~{shared['name']}"):
         for key in reserved_keys(sid, 1767225600000):
             for method in ("PUT", "POST"):
                 response = http.request(method, record_url(ref, key), content=b"x")
@@ -155,14 +143,14 @@ def test_a_key_spelling_a_storage_signature_message_is_refused(
 
 
 def test_a_storage_signatures_mac_does_not_open_a_record(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str]
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str]
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, "RESTRICTED")
     keys_url = get_store(http, sid)["keysPublicUrl"]
     signature = signature_of(keys_url)
     assert signature is not None
-    signatures = [signature, storage_sig(sid, owned["secret"])]  # 14 days; never expiring
+    signatures = [signature, storage_sig(sid, shared["secret"])]  # 14 days; never expiring
     for storage in signatures:
         _version, expires_at, mac = decode_storage_sig(storage)
         url = record_url(sid, f"0.{expires_at}.{sid}")
@@ -171,9 +159,9 @@ def test_a_storage_signatures_mac_does_not_open_a_record(
 
 
 def test_no_record_signature_from_a_keys_list_opens_the_keys_list_or_zip(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str]
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str]
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     # The attack: store the key whose record signature is the never-expiring storage signature.
     attempt = http.put(record_url(sid, f"0.0.{sid}"), content=b"bait")
     assert_error(attempt, 400, "invalid-record-key")
@@ -234,13 +222,13 @@ def missing_answers(anon: httpx.Client, headers: dict[str, str]) -> dict[str, ht
 
 @pytest.mark.parametrize("access", ["RESTRICTED", "FOLLOW_USER_SETTING", "ANYONE_WITH_ID_CAN_READ"])
 def test_a_store_the_caller_may_not_read_by_name_is_answered_as_missing(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str], other_user: str, access: str
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str], other_user: str, access: str
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, access)
     headers = bearer(other_user)
     missing = missing_answers(anon, headers)
-    for what, (method, url, kwargs) in name_urls(f"tester~{owned['name']}").items():
+    for what, (method, url, kwargs) in name_urls(f"tester~{shared['name']}").items():
         response = anon.request(method, url, headers=headers, **kwargs)
         error = assert_error(response, 404, "record-not-found")
         assert response.json() == missing[what].json(), what
@@ -252,14 +240,14 @@ def test_a_store_the_caller_may_not_read_by_name_is_answered_as_missing(
         else:
             assert_error(anon.request(method, url, **kwargs), 401, "token-not-provided")
     # A wrong signature changes nothing; a valid one reads by name as before.
-    keys_by_name = f"{STORES}/tester~{owned['name']}/keys"
+    keys_by_name = f"{STORES}/tester~{shared['name']}/keys"
     wrong = anon.get(keys_by_name, params={"signature": storage_sig(sid, "guess")})
     assert_error(wrong, 404, "record-not-found")
-    right = anon.get(keys_by_name, params={"signature": storage_sig(sid, owned["secret"])})
+    right = anon.get(keys_by_name, params={"signature": storage_sig(sid, shared["secret"])})
     assert right.status_code == 200, right.text
     # Nothing was changed, and by id the store still answers 403 (ids cannot be guessed).
-    assert get_store(http, sid)["name"] == owned["name"]
-    assert http.get(record_url(sid, "k")).content == b"private bytes"
+    assert get_store(http, sid)["name"] == shared["name"]
+    assert http.get(record_url(sid, "k")).content == b"secret bytes"
     if access != "ANYONE_WITH_ID_CAN_READ":
         assert_error(anon.get(f"{STORES}/{sid}", headers=headers), 403, FORBIDDEN)
         assert_error(anon.get(f"{STORES}/{sid}/keys"), 403, FORBIDDEN)
@@ -267,15 +255,15 @@ def test_a_store_the_caller_may_not_read_by_name_is_answered_as_missing(
 
 
 def test_a_store_readable_by_name_answers_by_name(
-    http: httpx.Client, anon: httpx.Client, owned: dict[str, str], other_user: str
+    http: httpx.Client, anon: httpx.Client, shared: dict[str, str], other_user: str
 ) -> None:
-    sid = owned["id"]
+    sid = shared["id"]
     set_access(http, sid, "ANYONE_WITH_NAME_CAN_READ")
-    ref = f"tester~{owned['name']}"
+    ref = f"tester~{shared['name']}"
     for headers in ({}, bearer(other_user)):
         assert anon.get(f"{STORES}/{ref}", headers=headers).json()["data"]["id"] == sid
         assert anon.get(f"{STORES}/{ref}/keys", headers=headers).status_code == 200
-        assert anon.get(record_url(ref, "k"), headers=headers).content == b"private bytes"
+        assert anon.get(record_url(ref, "k"), headers=headers).content == b"secret bytes"
     # Its existence is no secret then: a write by another user is refused as before.
     response = anon.put(record_url(ref, "k"), content=b"x", headers=bearer(other_user))
     assert_error(response, 403, FORBIDDEN)

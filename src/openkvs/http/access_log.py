@@ -1,8 +1,10 @@
 """One access-log line per request: secrets masked, control characters escaped (D7, D13).
 
-Cheap on the request path: a request only appends its raw fields to a queue; a thread of the log's
-own formats the lines and writes them in batches, one write() per batch, a few times a second.
-Closing the log (at shutdown) writes every line still queued.
+Cheap on the request path: a request formats its line (one %-format, the time's text made once a
+second) and appends it to a queue; a thread of the log's own joins what is queued and writes it,
+one write() a few times a second. Formatting stays on the loop because a thread formatting
+thousands of lines at once holds the GIL for milliseconds, which the latency of every request in
+flight then shows. Closing the log (at shutdown) writes every line still queued.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ SECRET_PARAMS = ("token", "signature")
 # What could end a line, move the cursor or split a field: C0 and C1 controls, DEL, the quote
 # around the request, the backslash of the escapes themselves, and Unicode's line separators.
 UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
-# How often the writer wakes up, and how many lines it formats while holding the GIL at a time.
+# How often the writer wakes up, and how many lines go into one write().
 FLUSH_SECONDS = 0.5
-FORMAT_BATCH = 2048
+WRITE_BATCH = 1024
 # Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
 MAX_QUEUED = 1_000_000
 
@@ -85,7 +87,7 @@ class AccessLog:
 
     def __init__(self, fd: int = 2) -> None:
         self._fd = fd
-        self._queue: deque[Entry] = deque()
+        self._queue: deque[str] = deque()
         self._dropped = 0
         self._wake = threading.Event()
         self._closed = False
@@ -93,20 +95,22 @@ class AccessLog:
         self._thread.start()
 
     def request(self, scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
-        """Note one answered request (called on the event loop: no formatting, no I/O)."""
+        """Note one answered request (called on the event loop: one format, no I/O)."""
         if len(self._queue) >= MAX_QUEUED:
             self._dropped += 1
             return
         self._queue.append(
-            (
-                scope.get("client"),
-                scope["method"],
-                scope["path"],
-                scope["query_string"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
-                time.time(),
+            format_line(
+                (
+                    scope.get("client"),
+                    scope["method"],
+                    scope["path"],
+                    scope["query_string"],
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                    time.time(),
+                )
             )
         )
 
@@ -128,8 +132,8 @@ class AccessLog:
         queue = self._queue
         while queue:
             lines = []
-            for _ in range(min(len(queue), FORMAT_BATCH)):
-                lines.append(format_line(queue.popleft()))
+            for _ in range(min(len(queue), WRITE_BATCH)):
+                lines.append(queue.popleft())
             self._write("".join(lines).encode("utf-8", "replace"))
         if self._dropped:
             dropped, self._dropped = self._dropped, 0
