@@ -108,6 +108,7 @@ def test_changes_are_applied_before_every_lookup() -> None:
 def test_entries_and_bytes_are_bounded_oldest_first(monkeypatch: Any) -> None:
     monkeypatch.setattr(answer_memo, "ENTRIES_LIMIT", 3)
     monkeypatch.setattr(answer_memo, "BYTES_LIMIT", 160)
+    monkeypatch.setattr(answer_memo, "FULL_ADMISSION", 1)  # every newcomer let in
     memo = AnswerMemo()
     for i in range(5):
         keep(memo, f"/r/{i}", b"x", key=str(i))
@@ -133,3 +134,27 @@ def test_a_kept_answer_holds_no_reference_to_the_token() -> None:
         memo.keep(answered(memo, request, b"body"), "s1", "k")
     assert find(memo, request) is not None  # kept, and found by the same request
     assert sys.getrefcount(token) == before
+
+
+def test_once_full_only_one_newcomer_in_sixteen_is_let_in(monkeypatch: Any) -> None:
+    """Records read at random beyond the bounds do not replace an answer on every request."""
+    monkeypatch.setattr(answer_memo, "ENTRIES_LIMIT", 4)
+    memo = AnswerMemo()
+    for i in range(4):
+        keep(memo, f"/r/{i}", b"x", key=str(i))
+    first = [find(memo, scope(f"/r/{i}")) for i in range(4)]
+    assert all(first)
+    newcomers = 0
+    for i in range(4, 4 + 4 * answer_memo.FULL_ADMISSION):
+        request = scope(f"/r/{i}")
+        for _ in range(2):  # answered twice: kept if let in
+            memo.keep(answered(memo, request, b"y"), "s1", str(i))
+        newcomers += find(memo, request) is not None
+    assert len(memo) == 4
+    # A newcomer let in replaces the oldest; a few got in, most were turned away.
+    assert 1 <= newcomers <= 8, newcomers
+    # An answer already kept is still refreshed in place when made again.
+    kept = next(scope(f"/r/{i}") for i in range(4, 100) if find(memo, scope(f"/r/{i}")))
+    memo.keep(answered(memo, kept, b"z"), "s1", "again")
+    memo.keep(answered(memo, kept, b"z"), "s1", "again")
+    assert find(memo, kept) is not None
