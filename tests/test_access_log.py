@@ -30,9 +30,8 @@ def _scope(path: str, query: bytes = b"") -> dict[str, object]:
 
 
 def test_a_line_has_the_fields_escaped_and_the_secrets_masked() -> None:
-    line = format_line(
-        (("127.0.0.1", 1), "GET", '/a\nb"c', b"token=s3cret&x=1", 200, 1.25, "id-1", 0.0)
-    )
+    scope = {**_scope('/a\nb"c', b"token=s3cret&x=1"), "client": ("127.0.0.1", 1)}
+    line = format_line(scope, 200, 1.25, "id-1", 0.0)
     assert line.endswith('"GET /a\\x0ab\\x22c?token=%2A%2A%2A&x=1" 200 1.2ms id=id-1\n')
     assert line.count("\n") == 1 and "s3cret" not in line
 

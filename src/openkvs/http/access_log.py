@@ -27,9 +27,6 @@ WRITE_BATCH = 1024
 # Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
 MAX_QUEUED = 1_000_000
 
-# client, method, path, query string, status, duration in ms, request id, wall time
-Entry = tuple[Any, str, str, bytes, int, float, str, float]
-
 
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
@@ -58,13 +55,16 @@ def _clean(text: str) -> bool:
     return text.isprintable() and '"' not in text and "\\" not in text
 
 
-def format_line(entry: Entry) -> str:
+def format_line(
+    scope: dict[str, Any], status: int, duration_ms: float, request_id: str, wall: float
+) -> str:
     """The line as the server's other log lines look: `2026-12-06 07:59:57,123 INFO ...`."""
-    client, method, path, raw_query, status, duration, request_id, wall = entry
     seconds = int(wall)
     if seconds != _second_shown[0]:  # formatted once a second, not once a line
         _second_shown[:] = [seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))]
+    client = scope.get("client")
     host = client[0] if client else "-"
+    method, path, raw_query = scope["method"], scope["path"], scope["query_string"]
     if not (_clean(host) and _clean(method) and _clean(path)):
         host, method, path = escape(host), escape(method), escape(path)
     query = "?" + escape(redact_query(raw_query.decode("latin-1"))) if raw_query else ""
@@ -77,7 +77,7 @@ def format_line(entry: Entry) -> str:
         path,
         query,
         status,
-        duration,
+        duration_ms,
         request_id,
     )
 
@@ -99,20 +99,8 @@ class AccessLog:
         if len(self._queue) >= MAX_QUEUED:
             self._dropped += 1
             return
-        self._queue.append(
-            format_line(
-                (
-                    scope.get("client"),
-                    scope["method"],
-                    scope["path"],
-                    scope["query_string"],
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                    request_id,
-                    time.time(),
-                )
-            )
-        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        self._queue.append(format_line(scope, status, duration_ms, request_id, time.time()))
 
     def close(self) -> None:
         """Write every queued line, then stop the writer."""
