@@ -27,6 +27,7 @@ from bench.workloads import (
     NGINX,
     OPENKVS,
     OPENKVS_NOLOG,
+    OPENKVS_NOMETRICS,
     RUN_ORDER,
     SEAWEEDFS,
     WORKLOADS,
@@ -162,9 +163,20 @@ def main(argv: list[str] | None = None) -> int:
             server.start()
             ctx.systems[OPENKVS] = server
         if OPENKVS_NOLOG in needed:
-            nolog = OpenKvs(group, work_dir / "openkvs-nolog", name=OPENKVS_NOLOG, access_log=False)
+            nolog = OpenKvs(
+                group, work_dir / "openkvs-nolog", name=OPENKVS_NOLOG, flags=("--no-access-log",)
+            )
             nolog.start()
             ctx.systems[OPENKVS_NOLOG] = nolog
+        if OPENKVS_NOMETRICS in needed:
+            nometrics = OpenKvs(
+                group,
+                work_dir / "openkvs-nometrics",
+                name=OPENKVS_NOMETRICS,
+                flags=("--no-metrics",),
+            )
+            nometrics.start()
+            ctx.systems[OPENKVS_NOMETRICS] = nometrics
         if SEAWEEDFS in needed:
             weed = SeaweedFS(group, work_dir / "weed")
             weed.start()
@@ -185,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
             ctx.w7_sha256 = make_file(ctx.w7_file, ctx.w7_bytes)
             labels[("W7", OPENKVS)] = f"openkvs ({ctx.w7_bytes // MiB} MiB record)"
         warm_up(
-            ctx, [s for s in (OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, NGINX, FLOOR) if s in ctx.systems]
+            ctx,
+            [
+                s
+                for s in (OPENKVS, OPENKVS_NOLOG, OPENKVS_NOMETRICS, SEAWEEDFS, NGINX, FLOOR)
+                if s in ctx.systems
+            ],
         )
 
         for workload in sorted(args.workloads, key=lambda w: RUN_ORDER.index(w.wid)):

@@ -1,5 +1,6 @@
 """The systems under test: openkvs (embedded store, default flags: strict durability, access log
-on), openkvs-nolog (the same with `--no-access-log`, for the access log's cost alone), SeaweedFS's
+on), openkvs-nolog and openkvs-nometrics (the same with `--no-access-log` or `--no-metrics`, for
+the cost of each alone), SeaweedFS's
 S3 gateway (`weed mini`, anonymous access), nginx (static files, one worker), and the floor (a
 Python ASGI app that stores nothing, on openkvs's HTTP stack: bench/floor_app.py). All on
 127.0.0.1."""
@@ -64,13 +65,14 @@ class OpenKvs(System):
         root: Path,
         name: str = "openkvs",
         launcher: list[str] | None = None,
-        access_log: bool = True,
+        flags: tuple[str, ...] = (),
     ) -> None:
-        """`launcher` replaces the `openkvs` command (bench/ladder.py's variants); `access_log`
-        False adds `--no-access-log` (openkvs-nolog: measured apart, for the log's cost)."""
+        """`launcher` replaces the `openkvs` command (bench/ladder.py's variants); `flags` are
+        added to the default ones (`--no-access-log` for openkvs-nolog, `--no-metrics` for
+        openkvs-nometrics: measured apart, for the cost of the log and of the metrics)."""
         self.group = group
         self.launcher = launcher
-        self.access_log = access_log
+        self.flags = flags
         self.root = root
         self.name = name
         self.data_dir = root / "data"
@@ -90,7 +92,7 @@ class OpenKvs(System):
             str(self.data_dir),
             "--token",
             TOKEN,
-            *([] if self.access_log else ["--no-access-log"]),
+            *self.flags,
         ]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # No OPENKVS_* setting of the calling shell may change what is measured.

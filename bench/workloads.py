@@ -21,6 +21,8 @@ OPENKVS = "openkvs"
 # The same server with --no-access-log: measured on W1 and W8 only, for the target "access log on
 # vs off"; its figures count toward no other target.
 OPENKVS_NOLOG = "openkvs-nolog"
+# The same with --no-metrics, likewise for the target "metrics on vs off".
+OPENKVS_NOMETRICS = "openkvs-nometrics"
 SEAWEEDFS = "SeaweedFS"
 NGINX = "nginx"
 FLOOR = "floor"
@@ -223,7 +225,7 @@ WORKLOADS: list[Workload] = [
     Workload(
         "W1",
         "GET a 1 KiB record (one key), 64 connections",
-        (OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, NGINX, FLOOR),
+        (OPENKVS, OPENKVS_NOLOG, OPENKVS_NOMETRICS, SEAWEEDFS, NGINX, FLOOR),
         (REQ_S,),
         get_workload("W1", KiB, 64, "rps"),
     ),
@@ -272,7 +274,7 @@ WORKLOADS: list[Workload] = [
     Workload(
         "W8",
         "GET a 1 KiB record drawn at random from 10,000 keys, 64 connections",
-        (OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, NGINX, FLOOR),
+        (OPENKVS, OPENKVS_NOLOG, OPENKVS_NOMETRICS, SEAWEEDFS, NGINX, FLOOR),
         (REQ_S,),
         random_gets,
         prepare=fill_random_records,

@@ -1,15 +1,32 @@
 """The benchmark report's targets for W1 and W8 (bench/report.py), from made-up runs: the access
-log target is openkvs (log on) over openkvs-nolog, and openkvs-nolog counts toward no other."""
+log target is openkvs (log on) over openkvs-nolog, the metrics target openkvs over
+openkvs-nometrics, and neither counts toward any other target."""
 
 from __future__ import annotations
 
 from bench.report import ReportInput, Target, render, targets
 from bench.tools import Machine
-from bench.workloads import BY_ID, FLOOR, NGINX, OPENKVS, OPENKVS_NOLOG, SEAWEEDFS, Run
+from bench.workloads import (
+    BY_ID,
+    FLOOR,
+    NGINX,
+    OPENKVS,
+    OPENKVS_NOLOG,
+    OPENKVS_NOMETRICS,
+    SEAWEEDFS,
+    Run,
+)
 
 # req/s per system, the same in W1 and W8; openkvs-nolog would pass the yardstick targets, openkvs
 # would not: a target computed from the wrong system shows.
-RPS = {OPENKVS: 9_000.0, OPENKVS_NOLOG: 12_000.0, SEAWEEDFS: 4_000.0, NGINX: 20_000.0, FLOOR: 1.0}
+RPS = {
+    OPENKVS: 9_000.0,
+    OPENKVS_NOLOG: 12_000.0,
+    OPENKVS_NOMETRICS: 9_300.0,
+    SEAWEEDFS: 4_000.0,
+    NGINX: 20_000.0,
+    FLOOR: 1.0,
+}
 
 
 def report_input(rps: dict[str, float]) -> ReportInput:
@@ -62,3 +79,15 @@ def test_report_lists_openkvs_nolog_in_its_own_rows() -> None:
     text = render(report_input(RPS))
     assert "### W8: GET a 1 KiB record drawn at random from 10,000 keys" in text
     assert f"| {OPENKVS_NOLOG} | req/s |" in text
+
+
+def test_metrics_target_is_openkvs_over_openkvs_nometrics() -> None:
+    found = by_name(targets(report_input(RPS)))
+    for wid in ("W1", "W8"):
+        metrics = found[f"{wid} metrics on vs off"]
+        assert metrics.ratio == "0.97x"  # 9,000 / 9,300
+        assert metrics.goal == ">= 0.95x"
+        assert metrics.verdict == "PASS"
+        assert metrics.yardstick.startswith(OPENKVS_NOMETRICS)
+    costly = by_name(targets(report_input({**RPS, OPENKVS_NOMETRICS: 10_000.0})))
+    assert costly["W1 metrics on vs off"].verdict == "MISS"  # 0.90x

@@ -27,8 +27,6 @@ import errno
 import os
 import random
 import re
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ import httpx
 import pytest
 
 from tests.reliability_process import WrappedServer
+from tests.small_disk import mounted_tmpfs
 
 pytestmark = [
     pytest.mark.reliability,
@@ -58,29 +57,8 @@ TIMEOUT = 30.0  # a request that takes longer is a hang
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(
-            f"cannot mount a {DISK_MIB} MiB tmpfs at {mount_point} (needs root or "
-            f"CAP_SYS_ADMIN): {mounted.stderr.strip() or mounted.returncode}"
-        )
-    try:
+    with mounted_tmpfs(tmp_path / "disk", DISK_MIB) as mount_point:
         yield mount_point
-    finally:
-        for _ in range(50):
-            if subprocess.run(["umount", str(mount_point)], check=False).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import re
@@ -19,10 +20,13 @@ from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
 from openkvs.core.schema_worker import SchemaWorkers
 from openkvs.core.stores import StoreAccess
-from openkvs.http.access_log import AccessLog
+from openkvs.http.access_log import AccessLog, RequestFacts
 from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
-from openkvs.http.routes import RECORD_PATH, build_router, record_endpoint
+from openkvs.http.metrics_export import MetricsExport, schema_worker_metrics
+from openkvs.http.ops_views import HEALTH_ROUTES, OPS_VIEWS, Readiness
+from openkvs.http.request_metrics import RequestMetrics
+from openkvs.http.routes import RECORD_PATH, RECORD_ROUTE, build_router, record_endpoint
 
 log = logging.getLogger("openkvs")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -81,6 +85,20 @@ class OpenKvs:
         self.on_started: list[Any] = []
         self.memo: AnswerMemo | None = None
         self.access_log: AccessLog | None = None  # started with the app when configured
+        self.readiness = Readiness()
+        self.requests = RequestMetrics()
+        self._answer_lookups = backend.telemetry.cache["answer"]  # [hits, misses]
+        self.metrics_export = (
+            MetricsExport(
+                backend,
+                [
+                    self.requests.collect,
+                    functools.partial(schema_worker_metrics, self.schema_workers),
+                ],
+            )
+            if settings.metrics
+            else None
+        )
 
     # rate limits (D12)
     def limit_records(self, ctx: Ctx, store_id: str) -> None:
@@ -122,7 +140,7 @@ class OpenKvs:
 
     async def startup(self) -> None:
         if self.settings.access_log:
-            self.access_log = AccessLog()
+            self.access_log = AccessLog(json=self.settings.log_format == "json")
         await self.backend.start()
         if not self.settings.rate_limit_records:  # a kept answer would skip the limit
             memo = AnswerMemo()
@@ -148,6 +166,7 @@ class OpenKvs:
         while True:
             try:
                 removed = await self.backend.delete_unnamed_stores(now_ms() - retention * 1000)
+                self.backend.telemetry.swept_stores.inc(removed)
                 if removed:
                     log.info("removed %d unnamed stores not accessed for %ss", removed, retention)
             except Exception:
@@ -156,26 +175,45 @@ class OpenKvs:
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
-        memo = self.memo
-        mkey = None
-        if memo is not None and scope["method"] == "GET":
-            mkey = memo_key(scope)
-            kept = memo.lookup(mkey)
-            if kept is not None:
-                await self._send_kept(scope, send, kept, started)
-                return
-        ctx = Ctx(scope, receive, send, self._request_id(), self.settings.body_timeout)
-        if memo is not None and mkey is not None:
-            ctx.memo_key = mkey
-            ctx.memo_generation = memo.generation
-        status = 500
+        requests = self.requests
+        requests.in_flight += 1
         try:
-            status = await self._handle(ctx)
-        except ClientDisconnected:
-            status = 499
+            memo = self.memo
+            mkey = None
+            if memo is not None and scope["method"] == "GET":
+                mkey = memo_key(scope)
+                kept = memo.lookup(mkey)
+                if kept is not None:
+                    await self._send_kept(scope, send, kept, started)
+                    return
+                self._answer_lookups[1] += 1
+            ctx = Ctx(scope, receive, send, self._request_id(), self.settings.body_timeout)
+            if memo is not None and mkey is not None:
+                ctx.memo_key = mkey
+                ctx.memo_generation = memo.generation
+            status = 500
+            try:
+                status = await self._handle(ctx)
+            except ClientDisconnected:
+                status = 499
+            finally:
+                self._note(ctx, status, started)
         finally:
-            if self.access_log is not None:
-                self.access_log.request(scope, status, started, ctx.request_id)
+            requests.in_flight -= 1
+
+    def _note(self, ctx: Ctx, status: int, started: float) -> None:
+        """Count the answered request for /metrics and write its access-log line."""
+        seconds = time.perf_counter() - started
+        route = ctx.route
+        if self.metrics_export is not None:
+            self.requests.observe(route, ctx.method, status, seconds, ctx.bytes_in, ctx.bytes_out)
+        log = self.access_log
+        if log is not None and (route not in HEALTH_ROUTES or self.settings.log_health_checks):
+            facts = None
+            if log.json:
+                user = ctx.user.id if ctx.user is not None else None
+                facts = RequestFacts(route, ctx.bytes_in, ctx.bytes_out, user)
+            log.request(ctx.scope, status, seconds * 1000, ctx.request_id, facts)
 
     async def _send_kept(
         self, scope: dict[str, Any], send: Any, kept: Answer, started: float
@@ -184,8 +222,14 @@ class OpenKvs:
         await send(kept.start)
         await send(kept.body)
         self.backend.note_read(kept.store_id)
-        if self.access_log is not None:
-            self.access_log.request(scope, 200, started, self._request_id())
+        self._answer_lookups[0] += 1
+        seconds = time.perf_counter() - started
+        if self.metrics_export is not None:
+            self.requests.observe(RECORD_ROUTE, "GET", 200, seconds, 0, kept.size)
+        log = self.access_log
+        if log is not None:
+            facts = RequestFacts(RECORD_ROUTE, 0, kept.size, kept.user_id) if log.json else None
+            log.request(scope, 200, seconds * 1000, self._request_id(), facts)
 
     def _request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._id_counter):x}"
@@ -199,6 +243,11 @@ class OpenKvs:
             if ctx.method == "OPTIONS":
                 await self._preflight(ctx)
                 return 204
+            ops = OPS_VIEWS.get(scope["path"])
+            if ops is not None:  # for probes and scrapers: no user token involved
+                ctx.route = scope["path"]
+                await ops(self, ctx)
+                return ctx.status
             await self._authenticate(ctx)
             _check_request_shape(scope)
             path = scope["path"]
@@ -208,6 +257,7 @@ class OpenKvs:
             record = RECORD_PATH.match(scope["path"])
             if record is not None:
                 ctx.params = record.groupdict()
+                ctx.route = RECORD_ROUTE
                 await self.record_endpoint.dispatch(ctx)
                 return ctx.status
             scope["openkvs.ctx"] = ctx

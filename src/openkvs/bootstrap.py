@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,11 @@ TOKEN_FILE = "bootstrap-token"
 async def bootstrap(app: OpenKvs) -> None:
     settings = app.settings
     where = "PostgreSQL + S3" if settings.database_url else settings.data_dir
-    print(f"openkvs serving on {settings.served_base}/v2 (storage: {where})", flush=True)
+    serving = f"openkvs serving on {settings.served_base}/v2 (storage: {where})"
+    if settings.log_format == "json":  # the log stays one JSON object per line
+        logging.getLogger("openkvs").info("%s", serving)
+    else:
+        print(serving, flush=True)
     if await app.backend.count_users() > 0:
         return
     username = check_username(settings.username)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Any
@@ -194,6 +193,36 @@ main.add_command(token)
     help="Log verbosity.",
     **env("LOG_LEVEL"),
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one readable line per event; json: one JSON object per line (time, level, "
+    "request id, method, route, status, duration, bytes, user id; never a token).",
+    **env("LOG_FORMAT"),
+)
+@click.option(
+    "--log-health-checks/--no-log-health-checks",
+    default=False,
+    show_default=True,
+    help="Write /health/live and /health/ready requests to the access log.",
+    **env("LOG_HEALTH_CHECKS"),
+)
+@click.option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Serve Prometheus metrics at GET /metrics.",
+    **env("METRICS"),
+)
+@click.option(
+    "--metrics-token",
+    default=None,
+    help="Require this Bearer token for /metrics (default: /metrics is open, like the health "
+    "checks; it shows counts by route, never a store, key, user or token).",
+    **env("METRICS_TOKEN"),
+)
 def serve(**options: Any) -> None:
     """Start the server on the embedded store."""
     settings = Settings(**options)
@@ -201,13 +230,11 @@ def serve(**options: Any) -> None:
 
 
 def run_server(settings: Settings) -> None:
-    from openkvs import serving
+    from openkvs import log_format, serving
     from openkvs.app import OpenKvs
     from openkvs.bootstrap import bootstrap
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_format.configure(settings.log_level, settings.log_format)
     if settings.database_url and not settings.blob_url:
         raise click.UsageError("--database-url needs --blob-url s3://bucket/prefix")
     try:

@@ -67,6 +67,10 @@ class Settings:
     redirect_large_records: int | None = None
     access_log: bool = True
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one object per line
+    log_health_checks: bool = False  # /health/* requests in the access log
+    metrics: bool = True  # GET /metrics
+    metrics_token: str | None = None  # when set, /metrics needs it as a Bearer token
     validation_timeout: float = 2.0
     validation_workers: int = 2
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from openkvs.core.models import KeyItem, RecordMeta, Store, TokenInfo, User, WriteCondition
+from openkvs.telemetry import Telemetry
 
 UNSET: Any = object()
 
@@ -41,11 +43,27 @@ class ChangeWatcher(Protocol):
         """Anything may have changed: users, tokens, stores, their access, any record."""
 
 
+@dataclass(slots=True, frozen=True)
+class StorageTotals:
+    """What the whole server holds, summed from the stores' own counters (no record scan)."""
+
+    stores: int
+    records: int
+    record_bytes: int
+
+
 class Backend(Protocol):
+    telemetry: Telemetry  # what the backend counts for /metrics
+
     async def start(self, serve: bool = True) -> None:
         """Open storage; `serve` also starts background work (stats, recovery, sweeping)."""
 
     async def close(self) -> None: ...
+
+    async def ready(self) -> str | None:
+        """None when storage takes writes (database and files or bucket answer), else why not."""
+
+    async def totals(self) -> StorageTotals: ...
 
     # users and tokens
     async def count_users(self) -> int: ...

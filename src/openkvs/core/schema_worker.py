@@ -32,6 +32,7 @@ FRAME = struct.Struct(">I")
 READY = b"ready"
 # Starting a worker (an interpreter importing jsonschema) does not count against a job's limit.
 START_SECONDS = 60.0
+OUTCOMES = ("valid", "invalid", "timed-out", "failed")
 # A worker ends itself this long after its job's limit, should the server not be there to kill it.
 SELF_LIMIT_MARGIN = 1.0
 PR_SET_PDEATHSIG = 1
@@ -63,6 +64,10 @@ class SchemaWorkers:
         self._live: set[_Worker] = set()
         self._reaping: set[asyncio.Task[int]] = set()
         self._closed = False
+        # For /metrics: checks by outcome, and how many run or wait right now.
+        self.outcomes = dict.fromkeys(OUTCOMES, 0)
+        self.running = 0
+        self.waiting = 0
 
     async def check_record(self, schemas: Schemas, data: bytes) -> None:
         """The record is JSON and matches each collection's JSON schema, else ApiError (400)."""
@@ -87,27 +92,56 @@ class SchemaWorkers:
         if self._closed:
             raise RuntimeError("the schema workers are closed")
         header["limit"] = self.timeout
-        async with self._turns:
-            worker = self._idle.pop() if self._idle else await self._start()
-            try:
-                reply = await asyncio.wait_for(worker.job(header, body), self.timeout)
-            except TimeoutError:
-                self._discard(worker)
-                raise too_slow(
-                    f"Validating the {what} took longer than the limit of {self.timeout:g} s."
-                ) from None
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                self._discard(worker)
-                raise RuntimeError(f"a schema worker ended during a job: {exc!r}") from None
-            except BaseException:  # cancelled mid-job: the worker's pipe is out of step
-                self._discard(worker)
-                raise
-            self._idle.append(worker)
+        self.waiting += 1
+        try:
+            await self._turns.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            reply = await self._job(header, body, too_slow, what)
+        except ApiError:
+            self.outcomes["timed-out"] += 1
+            raise
+        except BaseException:
+            self.outcomes["failed"] += 1
+            raise
+        finally:
+            self.running -= 1
+            self._turns.release()
         if "error" in reply:
+            self.outcomes["invalid"] += 1
             error = reply["error"]
             raise ApiError(error["status"], error["type"], error["message"], data=error["data"])
         if "crash" in reply:
+            self.outcomes["failed"] += 1
             raise RuntimeError(f"a schema check failed in its worker: {reply['crash']}")
+        self.outcomes["valid"] += 1
+
+    async def _job(
+        self,
+        header: dict[str, Any],
+        body: bytes,
+        too_slow: Callable[[str], ApiError],
+        what: str,
+    ) -> dict[str, Any]:
+        """One job on an idle (or new) worker; the worker is replaced if it fails or is late."""
+        worker = self._idle.pop() if self._idle else await self._start()
+        try:
+            reply = await asyncio.wait_for(worker.job(header, body), self.timeout)
+        except TimeoutError:
+            self._discard(worker)
+            raise too_slow(
+                f"Validating the {what} took longer than the limit of {self.timeout:g} s."
+            ) from None
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            self._discard(worker)
+            raise RuntimeError(f"a schema worker ended during a job: {exc!r}") from None
+        except BaseException:  # cancelled mid-job: the worker's pipe is out of step
+            self._discard(worker)
+            raise
+        self._idle.append(worker)
+        return reply
 
     async def _start(self) -> _Worker:
         proc = await asyncio.create_subprocess_exec(

@@ -1,4 +1,4 @@
-"""One access-log line per request: secrets masked, control characters escaped (D7, D13).
+"""One access-log line per request, as text or JSON: secrets masked, control characters escaped.
 
 Cheap on the request path: a request formats its line (one %-format, the time's text made once a
 second) and appends it to a queue; a thread of the log's own joins what is queued and writes it,
@@ -14,8 +14,11 @@ import re
 import threading
 import time
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+import orjson
 
 SECRET_PARAMS = ("token", "signature")
 # What could end a line, move the cursor or split a field: C0 and C1 controls, DEL, the quote
@@ -48,6 +51,74 @@ def redact_query(query: str) -> str:
 
 LINE = '%s,%03d INFO openkvs.access: %s "%s %s%s" %d %.1fms id=%s\n'
 _second_shown: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+# What JSON leaves raw but a line-oriented reader could take for a line end or a control: C1
+# controls, DEL and Unicode's line separators (orjson already escapes C0 controls).
+UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+_json_second: list[Any] = [-1, ""]
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_json_text(text: str) -> str:
+    """Serialised JSON with what UNSAFE_IN_JSON matches as \\u escapes (still the same JSON)."""
+    return UNSAFE_IN_JSON.sub(_json_escape, text) if UNSAFE_IN_JSON.search(text) else text
+
+
+def format_json(
+    scope: dict[str, Any],
+    status: int,
+    duration_ms: float,
+    request_id: str,
+    wall: float,
+    facts: RequestFacts,
+) -> str:
+    """The line as one JSON object; never a token or signature (the query is masked)."""
+    seconds = int(wall)
+    if seconds != _json_second[0]:
+        _json_second[:] = [
+            seconds,
+            datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        ]
+    client = scope.get("client")
+    raw_query = scope["query_string"]
+    line = {
+        "time": f"{_json_second[1]}.{int((wall - seconds) * 1000):03d}Z",
+        "level": "INFO",
+        "logger": "openkvs.access",
+        "request_id": request_id,
+        "client": client[0] if client else None,
+        "method": scope["method"],
+        "route": facts.route,
+        "path": scope["path"],
+        "query": redact_query(raw_query.decode("latin-1")) if raw_query else None,
+        "status": status,
+        "duration_ms": round(duration_ms, 3),
+        "bytes_in": facts.bytes_in,
+        "bytes_out": facts.bytes_out,
+        "user_id": facts.user_id,
+    }
+    try:
+        text = orjson.dumps(line).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate: shown by its code, like any unsafe char
+        line["path"] = scope["path"].encode("utf-8", "backslashreplace").decode()
+        text = orjson.dumps(line).decode()
+    return escape_json_text(text) + "\n"
+
+
+class RequestFacts:
+    """What the JSON line tells beyond the text one: route template, body bytes, the user."""
+
+    __slots__ = ("bytes_in", "bytes_out", "route", "user_id")
+
+    def __init__(self, route: str, bytes_in: int, bytes_out: int, user_id: str | None) -> None:
+        self.route = route
+        self.bytes_in = bytes_in
+        self.bytes_out = bytes_out
+        self.user_id = user_id
 
 
 def _clean(text: str) -> bool:
@@ -85,8 +156,9 @@ def format_line(
 class AccessLog:
     """The queue of lines and the thread that writes them to `fd` (standard error by default)."""
 
-    def __init__(self, fd: int = 2) -> None:
+    def __init__(self, fd: int = 2, json: bool = False) -> None:
         self._fd = fd
+        self.json = json  # the caller passes RequestFacts only then: the text line needs none
         self._queue: deque[str] = deque()
         self._dropped = 0
         self._wake = threading.Event()
@@ -94,13 +166,23 @@ class AccessLog:
         self._thread = threading.Thread(target=self._run, name="openkvs-access-log", daemon=True)
         self._thread.start()
 
-    def request(self, scope: dict[str, Any], status: int, started: float, request_id: str) -> None:
+    def request(
+        self,
+        scope: dict[str, Any],
+        status: int,
+        duration_ms: float,
+        request_id: str,
+        facts: RequestFacts | None = None,
+    ) -> None:
         """Note one answered request (called on the event loop: one format, no I/O)."""
         if len(self._queue) >= MAX_QUEUED:
             self._dropped += 1
             return
-        duration_ms = (time.perf_counter() - started) * 1000
-        self._queue.append(format_line(scope, status, duration_ms, request_id, time.time()))
+        if facts is None:
+            line = format_line(scope, status, duration_ms, request_id, time.time())
+        else:
+            line = format_json(scope, status, duration_ms, request_id, time.time(), facts)
+        self._queue.append(line)
 
     def close(self) -> None:
         """Write every queued line, then stop the writer."""

@@ -42,13 +42,20 @@ MemoKey = bytes
 class Answer:
     """One kept answer: ASGI messages to send again, and the record they show."""
 
-    __slots__ = ("body", "memo_key", "record", "size", "start", "store_id")
+    __slots__ = ("body", "memo_key", "record", "size", "start", "store_id", "user_id")
 
     def __init__(
-        self, memo_key: MemoKey, store_id: str, key: str, headers: list[Any], body: bytes
+        self,
+        memo_key: MemoKey,
+        store_id: str,
+        key: str,
+        headers: list[Any],
+        body: bytes,
+        user_id: str | None = None,
     ) -> None:
         self.memo_key = memo_key
         self.store_id = store_id
+        self.user_id = user_id  # who asked (the token is part of the key), for the log
         self.record = (store_id, key)
         self.size = len(body)
         self.start = {"type": "http.response.start", "status": 200, "headers": headers}
@@ -115,7 +122,8 @@ class AnswerMemo:
         self._drop(answers.get(mkey))
         while answers and (len(answers) >= ENTRIES_LIMIT or self._bytes + len(body) > BYTES_LIMIT):
             self._drop(next(iter(answers.values())))  # the oldest
-        answer = Answer(mkey, store_id, key, ctx.sent_headers, body)
+        user_id = ctx.user.id if ctx.user is not None else None
+        answer = Answer(mkey, store_id, key, ctx.sent_headers, body, user_id)
         answers[mkey] = answer
         self._by_record.setdefault(answer.record, []).append(answer)
         self._bytes += len(body)

@@ -23,6 +23,7 @@ CORS_HEADERS: Headers = [
 ]
 JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 DEFAULT_BODY_TIMEOUT = 60.0
+UNROUTED = "unrouted"  # the route of a request answered before one was chosen (a 401, a 404)
 
 
 class ClientDisconnected(Exception):
@@ -36,6 +37,8 @@ class Ctx:
         "answer_body",
         "body_done",
         "body_timeout",
+        "bytes_in",
+        "bytes_out",
         "extra_headers",
         "headers",
         "memo_generation",
@@ -45,6 +48,7 @@ class Ctx:
         "query",
         "receive",
         "request_id",
+        "route",
         "scope",
         "send",
         "sent_headers",
@@ -88,6 +92,11 @@ class Ctx:
         self.memo_generation = 0
         self.sent_headers: Headers = []
         self.answer_body: bytes | None = None
+        # For /metrics and the log: the route template that took the request (never its store
+        # id or key), and the body bytes that came in and went out.
+        self.route = UNROUTED
+        self.bytes_in = 0
+        self.bytes_out = 0
 
     async def start(self, status: int, headers: Headers) -> None:
         self.started = True
@@ -98,6 +107,7 @@ class Ctx:
         )
 
     async def body(self, data: bytes, more: bool = False) -> None:
+        self.bytes_out += len(data)
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
     async def stream(self, chunks: AsyncIterable[bytes]) -> None:
@@ -184,6 +194,7 @@ class Ctx:
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
             left -= len(chunk)
+            self.bytes_in += len(chunk)
             if not message.get("more_body", False) or left == 0:
                 self.body_done = True
             if chunk:

@@ -245,6 +245,14 @@ def _write_condition(ctx: Ctx) -> WriteCondition:
 
 
 async def put_record(app: OpenKvs, ctx: Ctx) -> None:
+    app.requests.uploads_in_flight += 1
+    try:
+        await _put_record(app, ctx)
+    finally:
+        app.requests.uploads_in_flight -= 1
+
+
+async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
     app.limit_records(ctx, store.id)

@@ -29,9 +29,10 @@ View = Callable[["OpenKvs", Ctx], Awaitable[None]]
 class Endpoint:
     """An ASGI app for one path that picks the view by method and answers 405 otherwise."""
 
-    def __init__(self, app: OpenKvs, views: dict[str, View]) -> None:
+    def __init__(self, app: OpenKvs, views: dict[str, View], route: str) -> None:
         self.app = app
         self.views = views
+        self.route = route  # the path template, as /metrics and the log name it
         if "GET" in views:
             self.views.setdefault("HEAD", views["GET"])
         self.allow = ", ".join(["OPTIONS", *views])
@@ -39,6 +40,7 @@ class Endpoint:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         ctx: Ctx = scope["openkvs.ctx"]
         ctx.params = scope["path_params"]
+        ctx.route = self.route
         await self.dispatch(ctx)
 
     async def dispatch(self, ctx: Ctx) -> None:
@@ -78,13 +80,14 @@ def build_router(app: OpenKvs) -> Router:
         ("/console", {"GET": console_views.console_page}),
         ("/console/{path:path}", {"GET": console_views.console_page}),
     ]
-    routes = [Route(path, endpoint=Endpoint(app, views)) for path, views in table]
+    routes = [Route(path, endpoint=Endpoint(app, views, path)) for path, views in table]
     return Router(routes=routes, redirect_slashes=False, default=not_found)
 
 
 # Record paths, the bulk of all requests, are matched before the router, by this pattern: the
 # one Starlette would build from "/v2/key-value-stores/{store_id}/records/{key:path}".
 RECORD_PATH = re.compile(r"^/v2/key-value-stores/(?P<store_id>[^/]+)/records/(?P<key>.*)$")
+RECORD_ROUTE = "/v2/key-value-stores/{store_id}/records/{key}"
 
 
 def record_endpoint(app: OpenKvs) -> Endpoint:
@@ -96,4 +99,5 @@ def record_endpoint(app: OpenKvs) -> Endpoint:
             "POST": record_views.put_record,
             "DELETE": record_views.delete_record,
         },
+        RECORD_ROUTE,
     )

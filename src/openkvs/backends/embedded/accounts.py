@@ -51,7 +51,11 @@ class AccountRows(EmbeddedState):
 
     async def user_by_token_hash(self, token_hash: str) -> User | None:
         user = self._cache.token(token_hash)
-        if user is MISSING:
+        looked = self.telemetry.cache["token"]
+        if user is not MISSING:
+            looked[0] += 1
+        else:
+            looked[1] += 1
             epoch = self._cache.accounts_epoch
             row = self._reader.execute(
                 "SELECT u.id, u.username, u.created_at FROM tokens t "

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from openkvs.backends.background import BackgroundWork
-from openkvs.backends.base import ChangeWatcher
+from openkvs.backends.base import ChangeWatcher, StorageTotals
 from openkvs.backends.embedded.accounts import AccountRows
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.migrations import migrate
@@ -22,11 +22,15 @@ from openkvs.backends.embedded.state import After
 from openkvs.backends.embedded.store_rows import StoreRows
 from openkvs.backends.embedded.writer import Writer
 from openkvs.backends.stats_buffer import StatsBuffer
+from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.embedded")
 # Prepared statements kept per connection: the writer's group statements have one text per
 # batch size (put_batch.py), up to MAX_BATCH of each kind.
 STATEMENT_CACHE = 1024
+READY_TIMEOUT = 2.0  # seconds the writer gets to answer a readiness check
+# Free space below which the store is not ready: a write would fail with 507 storage-full.
+READY_MIN_FREE_BYTES = 1024 * 1024
 
 
 class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
@@ -44,6 +48,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self._cleared_dead: list[str] = []
         self._cache = ReadCache()
         self._serving = False
+        self.telemetry = Telemetry()
 
     # lifecycle
     def _connect(self) -> sqlite3.Connection:
@@ -69,7 +74,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         migrate(self._reader)
         if serve:
             self._recover()
-        self._writer = Writer(self._connect, self._cache)
+        self._writer = Writer(self._connect, self._cache, self.telemetry)
         self._writer.start()
         if serve:
             self._start_stats_flush()
@@ -107,6 +112,33 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
                 self._files.remove(name)
         if dead:
             conn.execute("DELETE FROM dead_blobs")
+
+    async def ready(self) -> str | None:
+        for path in (self.data_dir, self._files.tmp, self._db_path):
+            if not os.access(path, os.W_OK):
+                return f"{path.name} is not writable"
+        disk = os.statvfs(self.data_dir)
+        if disk.f_bavail * disk.f_frsize < READY_MIN_FREE_BYTES:
+            return "the data directory's file system is full"
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                # Through the writer: its thread is alive and its connection reads the database.
+                await self._writer.run(
+                    lambda conn, after: conn.execute("SELECT count(*) FROM users").fetchone(),
+                    changes=[],
+                )
+        except TimeoutError:
+            return f"the writer did not answer within {READY_TIMEOUT:g} s"
+        except sqlite3.Error as exc:
+            return f"the database failed: {exc}"
+        return None
+
+    async def totals(self) -> StorageTotals:
+        row = self._reader.execute(
+            "SELECT count(*), coalesce(sum(record_count), 0), coalesce(sum(storage_bytes), 0) "
+            "FROM stores"
+        ).fetchone()
+        return StorageTotals(row[0], row[1], row[2])
 
     def watch_changes(self, watcher: ChangeWatcher) -> Callable[[], None]:
         """Every write goes through this process's writer, which queues what it changed."""

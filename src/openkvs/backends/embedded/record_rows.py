@@ -67,7 +67,11 @@ class RecordRows(EmbeddedState):
         cache = self._cache
         cache.refresh()
         record = cache.records.get((store_id, key), MISSING)
-        if record is MISSING:
+        looked = self.telemetry.cache["record"]
+        if record is not MISSING:
+            looked[0] += 1
+        else:
+            looked[1] += 1
             row = self._reader.execute(
                 "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, "
                 "r.modified_at, b.data, r.blob FROM records r "

@@ -9,6 +9,7 @@ from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.read_cache import ReadCache
 from openkvs.backends.embedded.writer import Writer
 from openkvs.backends.stats_buffer import StatsBuffer
+from openkvs.telemetry import Telemetry
 
 After = list[Callable[[], None]]
 
@@ -23,6 +24,7 @@ class EmbeddedState:
     _cleared_dead: list[str]
     _cache: ReadCache
     _serving: bool
+    telemetry: Telemetry
 
     def _server_running(self) -> bool:
         """Whether an `openkvs serve` process holds this data directory."""

@@ -31,7 +31,11 @@ class StoreRows(EmbeddedState):
         cache = self._cache
         cache.refresh()
         entry = cache.store(cache_key, current=counters)
-        if entry is None:
+        looked = self.telemetry.cache["store"]
+        if entry is not None:
+            looked[0] += 1
+        else:
+            looked[1] += 1
             entry = cache.keep_store(
                 cache_key, self._reader.execute(STORE_SELECT + where, args).fetchone()
             )

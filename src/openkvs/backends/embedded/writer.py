@@ -19,6 +19,7 @@ from openkvs.backends.embedded.read_cache import (
     ReadCache,
 )
 from openkvs.core.errors import ApiError
+from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.writer")
 
@@ -67,9 +68,11 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         cache: ReadCache | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._connect = connect
         self._cache = cache or ReadCache()
+        self._telemetry = telemetry or Telemetry()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="openkvs-writer", daemon=True)
         self._ready = threading.Event()
@@ -99,7 +102,17 @@ class Writer:
         inline record write that `op` does, so that it can be done together with others."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(Job(op, future, loop, changes or [EVERYTHING], checks_first, on_error, put))
+        self._queue.put(
+            Job(
+                op,
+                future,
+                loop,
+                [EVERYTHING] if changes is None else changes,
+                checks_first,
+                on_error,
+                put,
+            )
+        )
         # Cancelling the caller cancels only this wait: the job stays queued and runs.
         return await future
 
@@ -157,12 +170,17 @@ class Writer:
         conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> None:
+        telemetry = self._telemetry
+        began = time.perf_counter()
         try:
             try:
                 outcomes, after = self._attempt(conn, batch, guarded=False)
             except _Unguarded:
                 outcomes, after = self._attempt(conn, batch, guarded=True)
+            telemetry.writer_commit.observe(time.perf_counter() - began)
+            telemetry.writer_batch.observe(len(batch))
         except Exception as exc:  # the whole batch failed (disk full, I/O error): nothing committed
+            telemetry.writer_failures.inc()
             log.error("write transaction failed: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -8,7 +8,7 @@ import logging
 import asyncpg
 
 from openkvs.backends.background import BackgroundWork
-from openkvs.backends.base import ChangeWatcher
+from openkvs.backends.base import ChangeWatcher, StorageTotals
 from openkvs.backends.scaleout.accounts import AccountRows
 from openkvs.backends.scaleout.migrations import migrate
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
@@ -16,8 +16,10 @@ from openkvs.backends.scaleout.record_rows import RecordRows
 from openkvs.backends.scaleout.store_rows import StoreRows
 from openkvs.backends.scaleout.sweeper import sweep
 from openkvs.backends.stats_buffer import StatsBuffer
+from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.scaleout")
+READY_TIMEOUT = 2.0  # seconds the database and the bucket get to answer a readiness check
 
 
 class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
@@ -36,18 +38,53 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self.object_grace_ms = object_grace_s * 1000
         self.pool_size = pool_size
         self.stats = StatsBuffer()
+        self.telemetry = Telemetry("scaleout")
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, serve: bool = True) -> None:
         self.pool = await asyncpg.create_pool(
-            self.database_url, min_size=1, max_size=self.pool_size, command_timeout=60
+            self.database_url,
+            min_size=1,
+            max_size=self.pool_size,
+            command_timeout=60,
+            init=self._init_connection,
         )
+        self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)
         if serve:
             await self.objects.start()
             self._start_stats_flush()
             self._every(self._sweep_interval, self._sweep, "sweep")
+
+    async def _init_connection(self, conn: asyncpg.Connection) -> None:
+        """Every statement's latency goes to the metrics (asyncpg reports it after the fact)."""
+        observe = self.telemetry.db_query.observe
+        conn.add_query_logger(lambda query: observe(query.elapsed))
+
+    async def ready(self) -> str | None:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self.pool.fetchval("SELECT 1")
+        except Exception as exc:
+            return f"PostgreSQL did not answer: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self.objects.reachable()
+        except Exception as exc:
+            return f"the object store did not answer: {type(exc).__name__}"
+        return None
+
+    async def totals(self) -> StorageTotals:
+        row = await self.pool.fetchrow(
+            "SELECT count(*), coalesce(sum(record_count), 0), coalesce(sum(storage_bytes), 0) "
+            "FROM stores"
+        )
+        return StorageTotals(int(row[0]), int(row[1]), int(row[2]))
+
+    def pool_use(self) -> tuple[int, int, int]:
+        """Connections open, of them idle, and the most the pool opens."""
+        return self.pool.get_size(), self.pool.get_idle_size(), self.pool.get_max_size()
 
     def watch_changes(self, watcher: ChangeWatcher) -> None:
         """Other nodes write behind this one's back: nothing it keeps could be trusted."""
@@ -83,5 +120,6 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     async def _sweep(self) -> None:
         removed = await sweep(self.pool, self.objects, self.object_grace_ms)
+        self.telemetry.swept_objects.inc(removed)
         if removed:
             log.info("sweeper removed %d unreferenced objects", removed)

@@ -69,6 +69,10 @@ class ObjectStore:
     async def close(self) -> None:
         await self._stack.aclose()
 
+    async def reachable(self) -> None:
+        """Raises unless the bucket answers (one HEAD request)."""
+        await self._client.head_bucket(Bucket=self.location.bucket)
+
     def key(self, name: str) -> str:
         prefix = self.location.prefix
         return f"{prefix}/objects/{name}" if prefix else f"objects/{name}"
