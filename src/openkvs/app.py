@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -36,11 +37,21 @@ MAX_HEADERS = 200
 # so that the client, still sending, gets to read the answer (Ctx.discard_body).
 DISCARD_LIMIT = 64 * 1024 * 1024
 DISCARD_SECONDS = 10.0
+# At shutdown, how long requests cancelled after --shutdown-timeout get to unwind.
+DRAIN_CANCEL_SECONDS = 5.0
 PREFLIGHT_HEADERS = [
     *CORS_HEADERS,
     (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
     (b"access-control-max-age", b"86400"),
 ]
+
+
+def shutting_down() -> ApiError:
+    return ApiError(
+        503,
+        "server-shutting-down",
+        "The server is shutting down and ended this request before answering it; try again.",
+    )
 
 
 def _check_request_shape(scope: dict[str, Any]) -> None:
@@ -87,6 +98,8 @@ class OpenKvs:
         self.access_log: AccessLog | None = None  # started with the app when configured
         self.readiness = Readiness()
         self.requests = RequestMetrics()
+        self._running: set[asyncio.Task[Any]] = set()  # request tasks, for a graceful stop
+        self._stopping: asyncio.TimerHandle | None = None  # set once a stop signal came
         self._answer_lookups = backend.telemetry.cache["answer"]  # [hits, misses]
         self.metrics_export = (
             MetricsExport(
@@ -154,12 +167,47 @@ class OpenKvs:
             self._background.append(asyncio.create_task(self._retention_loop()))
 
     async def shutdown(self) -> None:
+        await self._drain()
         for task in self._background:
             task.cancel()
         await self.schema_workers.close()
         await self.backend.close()
         if self.access_log is not None:
             self.access_log.close()
+
+    def begin_stop(self) -> None:
+        """On SIGTERM or SIGINT, once the HTTP server stopped taking connections: requests in
+        flight get --shutdown-timeout to finish, then are cancelled. A second signal cancels
+        them at once. (The HTTP server waits for its connections to end before the lifespan
+        shutdown, so the bound has to come from here.)"""
+        loop = asyncio.get_running_loop()
+        if self._stopping is not None:
+            self._stopping.cancel()
+            self._cancel_running("a second signal")
+            return
+        timeout = self.settings.shutdown_timeout
+        log.info("stopping: %d requests in flight, waiting up to %g s", len(self._running), timeout)
+        self._stopping = loop.call_later(timeout, self._cancel_running, f"{timeout:g} s")
+
+    def _cancel_running(self, after: str) -> None:
+        """Cancel every request still running: an upload cancelled before its commit is not
+        stored, its temporary body removed; a write already handed to the writer is committed
+        when the backend closes."""
+        late = list(self._running)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("stopping: %d requests cancelled after %s", len(late), after)
+
+    async def _drain(self) -> None:
+        """Lifespan shutdown: whatever still runs (normally nothing) is cancelled and given a
+        moment to unwind before the backend closes."""
+        if self._stopping is not None:
+            self._stopping.cancel()
+        late = list(self._running)
+        if late:
+            self._cancel_running("the server stopped")
+            await asyncio.wait(late, timeout=DRAIN_CANCEL_SECONDS)
 
     async def _retention_loop(self) -> None:
         retention = self.settings.unnamed_retention or 0
@@ -177,6 +225,9 @@ class OpenKvs:
         started = time.perf_counter()
         requests = self.requests
         requests.in_flight += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             memo = self.memo
             mkey = None
@@ -196,10 +247,19 @@ class OpenKvs:
                 status = await self._handle(ctx)
             except ClientDisconnected:
                 status = 499
+            except asyncio.CancelledError:
+                if self._stopping is None or task is None or ctx.started:
+                    raise
+                task.uncancel()  # cancelled by the stop: answered, not propagated
+                status = 503
+                with contextlib.suppress(Exception):
+                    await ctx.error(shutting_down())
             finally:
                 self._note(ctx, status, started)
         finally:
             requests.in_flight -= 1
+            if task is not None:
+                self._running.discard(task)
 
     def _note(self, ctx: Ctx, status: int, started: float) -> None:
         """Count the answered request for /metrics and write its access-log line."""

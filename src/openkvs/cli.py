@@ -179,6 +179,15 @@ main.add_command(token)
     **env("VALIDATION_WORKERS"),
 )
 @click.option(
+    "--shutdown-timeout",
+    type=SECONDS,
+    default="30s",
+    show_default=True,
+    help="On SIGTERM or SIGINT: how long requests in flight get to finish before they are "
+    "cancelled (no new connection is taken meanwhile); then the server exits.",
+    **env("SHUTDOWN_TIMEOUT"),
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,

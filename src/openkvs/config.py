@@ -71,6 +71,7 @@ class Settings:
     log_health_checks: bool = False  # /health/* requests in the access log
     metrics: bool = True  # GET /metrics
     metrics_token: str | None = None  # when set, /metrics needs it as a Bearer token
+    shutdown_timeout: float = 30.0  # seconds requests in flight get to finish on SIGTERM
     validation_timeout: float = 2.0
     validation_workers: int = 2
 

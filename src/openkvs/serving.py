@@ -74,8 +74,15 @@ async def _serve(app: Any, host: str, port: int) -> bool:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        # Granian closes its listener and waits for the connections in flight; the app bounds
+        # that wait (--shutdown-timeout) by cancelling what is still running.
+        server.stop()  # type: ignore[no-untyped-call]
+        app.begin_stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, server.stop)
+        loop.add_signal_handler(sig, stop)
     try:
         await server.serve()
     except FatalError:
