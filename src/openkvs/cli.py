@@ -12,6 +12,7 @@ from openkvs.accounts_cli import token, user
 from openkvs.backends.factory import open_backend
 from openkvs.cli_options import DURATION, SECONDS, SIZE, env, storage_options
 from openkvs.config import Settings
+from openkvs.maintenance_cli import backup, check, restore
 
 
 @click.group()
@@ -24,6 +25,9 @@ def main() -> None:
 
 main.add_command(user)
 main.add_command(token)
+main.add_command(backup)
+main.add_command(restore)
+main.add_command(check)
 
 
 @main.command()

@@ -46,6 +46,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self._lock_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._cleared_dead: list[str] = []
+        self._deferred_dead: list[str] = []  # dead body files kept for a backup (state._bury)
         self._cache = ReadCache()
         self._serving = False
         self.telemetry = Telemetry()
@@ -149,10 +150,16 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         await self._stop_background()
         self._writer.stop()
         self._reader.close()
+        self._files.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
 
     async def _flush_stats(self) -> None:
+        if self._deferred_dead and not self._files.held():
+            deferred, self._deferred_dead = self._deferred_dead, []
+            for blob in deferred:
+                self._files.remove(blob)
+            self._cleared_dead.extend(deferred)
         cleared, self._cleared_dead = self._cleared_dead, []
         if not self.stats.pending and not cleared:
             return

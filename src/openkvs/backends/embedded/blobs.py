@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 READ_CHUNK = 1024 * 1024
+# `openkvs backup` holds a shared lock on this file while it copies: body files are then kept
+# (their removal deferred), so that every file its copy of the database names is still there.
+HOLD_FILE = "backup.hold"
 
 
 def fsync_dir(path: Path) -> None:
@@ -27,6 +31,19 @@ class BlobFiles:
         self.strict = strict
         self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.blobs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._hold_fd = os.open(root / HOLD_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def held(self) -> bool:
+        """Whether a backup is copying body files right now (two system calls)."""
+        try:
+            fcntl.flock(self._hold_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._hold_fd, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        os.close(self._hold_fd)
 
     def final_path(self, blob: str) -> Path:
         return self.blobs / blob[:2] / blob

@@ -22,6 +22,7 @@ class EmbeddedState:
     _files: BlobFiles
     stats: StatsBuffer
     _cleared_dead: list[str]
+    _deferred_dead: list[str]
     _cache: ReadCache
     _serving: bool
     telemetry: Telemetry
@@ -32,6 +33,9 @@ class EmbeddedState:
 
     def _bury(self, after: After, dead: list[str]) -> None:
         def remove() -> None:
+            if self._files.held():  # a backup is copying: removed once it is done
+                self._deferred_dead.extend(dead)
+                return
             for blob in dead:
                 self._files.remove(blob)
             self._cleared_dead.extend(dead)

@@ -162,6 +162,18 @@ class ObjectStore:
         )
         return url
 
+    async def listing(self) -> dict[str, tuple[int, float]]:
+        """Every object under the prefix: name -> (size, last modified epoch s)."""
+        found = {}
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(
+            Bucket=self.location.bucket, Prefix=self.objects_prefix
+        ):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(self.objects_prefix) :]
+                found[name] = (int(item["Size"]), item["LastModified"].timestamp())
+        return found
+
     async def stale_uploads(self) -> list[tuple[str, str, float]]:
         """Multipart uploads under the prefix: (object name, upload id, initiated epoch s)."""
         found = []
