@@ -75,7 +75,8 @@ async def _writer_hop(rows: RecordRows, store_id: str, record: RecordMeta) -> No
 
 class AppendThread:
     """One thread takes the queued bodies, appends them to a file, runs fdatasync and answers
-    them: a store with no index and nothing but the flush D10 asks for, in a Python thread."""
+    them: a store with no index and nothing but the flush that behaviour.md#durability asks for,
+    in a Python thread."""
 
     def __init__(self, path: Path) -> None:
         self._fd = _open_log(path)

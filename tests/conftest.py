@@ -1,4 +1,5 @@
-"""Shared fixtures: real openkvs servers reached over HTTP, on every backend (D11).
+"""Shared fixtures: real openkvs servers reached over HTTP, on every backend
+(behaviour.md#backends).
 
 The session fixture `backend` is parametrized over the backends (ids `embedded`, `scaleout`), so
 every test that uses `server` (or `http`, `anon`, `store`, `base_url`, `token`, `other_user`,

@@ -32,7 +32,7 @@ STATS_FIELDS = (
 )
 STORES = "/v2/key-value-stores"
 
-# --- signatures: reference/apify-kvs-api.md section 6.5 -------------------------------------------
+# --- signatures: Apify's pre-signed URL scheme -------------------------------------------------
 
 B62 = string.digits + string.ascii_letters
 

@@ -129,7 +129,7 @@ def sqlite_integrity(data_dir: Path) -> list[str]:
 
 def embedded_body_problems(data_dir: Path) -> list[str]:
     """Records whose stored body is not their full size (a row or file cut short, or missing), and
-    inline bodies that no record points at (old bytes kept for good, D10)."""
+    inline bodies that no record points at (old bytes kept for good, behaviour.md#durability)."""
     problems: list[str] = []
     db = sqlite3.connect(f"file:{data_dir / 'openkvs.db'}?mode=ro", uri=True)
     try:

@@ -1,4 +1,5 @@
-"""Start and stop a real openkvs server process for the tests, on either backend (D11).
+"""Start and stop a real openkvs server process for the tests, on either backend
+(behaviour.md#backends).
 
 A `BackendConfig` says which store a server uses: `embedded` (its own `--data-dir`) or `scaleout`
 (PostgreSQL + S3 from tests/services.py). `backend_config("scaleout")` makes a fresh database and

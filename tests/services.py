@@ -292,7 +292,8 @@ def _prepare_postgres() -> Postgres:
     service.user = user
     _register(service)
     # The default collation is ICU's en-US (not C, as on many real servers), so that a query
-    # that forgets COLLATE "C" sorts keys wrongly here too (D2). Plain C.UTF-8 if ICU is missing.
+    # that forgets COLLATE "C" sorts keys wrongly here too (behaviour.md#ids-names-and-keys). Plain
+    # C.UTF-8 if ICU is missing.
     init = None
     for provider in (["--locale-provider=icu", "--icu-locale=en-US"], []):
         shutil.rmtree(root / "data", ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Looking behind a server's back at what its backend stored (D10 cleanup, D7 hashed tokens).
+"""Looking behind a server's back at what its backend stored (behaviour.md#durability cleanup,
+behaviour.md#access hashed tokens).
 
 Embedded: the data directory (SQLite `openkvs.db`, `blobs/`, `tmp/`). Scale-out: the PostgreSQL
 database (`records.object` names the S3 object `<prefix>/objects/<object>`) and the bucket prefix.

@@ -1,8 +1,8 @@
 """The real apify-client (3.4.0) against openkvs: every key-value-store method, unmodified.
 
 Each test drives `ApifyClient` (or `ApifyClientAsync`) the way an Apify user would, and checks the
-behaviour DECISIONS.md and reference/apify-clients.md promise. Plain httpx is used only to look at
-what the client hides (encodings on the wire, anonymous access to signed URLs).
+behaviour docs/behaviour.md promises. Plain httpx is used only to look at what the client hides
+(encodings on the wire, anonymous access to signed URLs).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from apify_client.errors import ApifyApiError
 from tests.server_process import ServerProcess
 
 ID_RE = re.compile(r"^[a-zA-Z0-9]{17}$")
-# Key characters in their byte order: ! ' ( ) - . 0-9 A-Z _ a-z (DECISIONS D2).
+# Key characters in their byte order: ! ' ( ) - . 0-9 A-Z _ a-z (behaviour.md#ids-names-and-keys).
 KEY_ALPHABET = "!'()-.09AZ_az"
 
 
@@ -195,7 +195,8 @@ def test_iterate_yields_every_store_exactly_once(client: ApifyClient) -> None:
     client.key_value_stores().get_or_create()
     listed = [store.id for store in client.key_value_stores().list(unnamed=True).items]
 
-    # The first call sends limit=0&offset=0; the answer must echo an effective limit >= 1 (D5).
+    # The first call sends limit=0&offset=0; the answer must echo an effective limit >= 1
+    # (behaviour.md#listing).
     iterated = all_store_ids(client, unnamed=True)
     chunked = all_store_ids(client, unnamed=True, chunk_size=2)
 
@@ -258,7 +259,7 @@ def test_get_or_create_with_schema_stores_the_schema(client: ApifyClient) -> Non
 
     assert fetched is not None
     assert fetched.schema_ == schema
-    # Get-or-create of an existing name ignores a new schema (D8).
+    # Get-or-create of an existing name ignores a new schema (behaviour.md#store-names-and-schemas).
     other_schema = {**schema, "title": "Another title"}
     again = client.key_value_stores().get_or_create(name=name, schema=other_schema)
     assert again.id == created.id
@@ -381,7 +382,8 @@ def test_json_record_round_trips(kvs: KeyValueStoreClient) -> None:
     assert record["content_type"] == "application/json; charset=utf-8"
     raw = kvs.get_record_as_bytes("json")
     assert raw is not None
-    # The client serialises with json.dumps(ensure_ascii=False); the server keeps those bytes (D3).
+    # The client serialises with json.dumps(ensure_ascii=False); the server keeps those bytes
+    # (behaviour.md#records).
     assert raw["value"] == json.dumps(value, ensure_ascii=False).encode()
 
 
@@ -498,7 +500,8 @@ def test_delete_record_removes_it(kvs: KeyValueStoreClient) -> None:
     assert kvs.get_record("doomed") is None
     assert kvs.record_exists("doomed") is False
     assert [item.key for item in kvs.list_keys().items] == ["kept"]
-    kvs.delete_record("doomed")  # deleting a missing record in an existing store is a no-op (D3)
+    # deleting a missing record in an existing store is a no-op (behaviour.md#records)
+    kvs.delete_record("doomed")
 
 
 def test_get_record_of_a_missing_key_returns_none(kvs: KeyValueStoreClient) -> None:
@@ -593,7 +596,7 @@ def test_pre_compressed_record_reads_back_decoded(kvs: KeyValueStoreClient, enco
     assert raw["value"] == PLAIN
     record = kvs.get_record("packed")
     assert record is not None and record["value"] == PLAIN
-    # `size` is the stored byte length (D3).
+    # `size` is the stored byte length (behaviour.md#records).
     [item] = kvs.list_keys().items
     assert item.size == len(body)
 
@@ -632,7 +635,8 @@ def test_brotli_record_is_decoded_for_a_gzip_only_client(
 
     with http.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as response:
         assert response.status_code == 200
-        # gzip does not accept the stored br, so the bytes are decoded on the fly (D3).
+        # gzip does not accept the stored br, so the bytes are decoded on the fly
+        # (behaviour.md#records).
         assert response.headers.get("content-encoding", "identity") == "identity"
         body = b"".join(response.iter_raw())
     assert body == PLAIN
@@ -846,7 +850,7 @@ def test_keys_public_url_without_expiry(
     signature = base64.urlsafe_b64decode(query_param(url, "signature")).decode()
     assert signature.startswith("0.0.")
     assert listed_keys(anon.get(url)) == ["k1", "k2", "k3"]
-    # Padding is optional on the wire (D7).
+    # Padding is optional on the wire (behaviour.md#access).
     unpadded = with_query_param(url, "signature", query_param(url, "signature").rstrip("="))
     assert listed_keys(anon.get(unpadded)) == ["k1", "k2", "k3"]
 
@@ -1004,7 +1008,8 @@ def test_secret_key_is_only_shown_to_the_owner(
     assert theirs is not None and theirs.id == named_store.id
     assert theirs.url_signing_secret_key is None
     assert raw.status_code == 200, raw.text
-    assert "urlSigningSecretKey" not in raw.json()["data"]  # omitted, never null (D7)
+    # omitted, never null (behaviour.md#access)
+    assert "urlSigningSecretKey" not in raw.json()["data"]
     mine = kvs.get()
     assert mine is not None and mine.url_signing_secret_key
 
@@ -1024,7 +1029,7 @@ def test_owner_looks_up_stores_by_username_and_name(
     record = client.key_value_store(named_store.id).get_record("via-name")
     assert record is not None and record["value"] == {"v": 1}
     assert [item.key for item in by_own_name.list_keys().items] == ["via-name"]
-    # A bare name is looked up as an id only (D2).
+    # A bare name is looked up as an id only (behaviour.md#ids-names-and-keys).
     assert client.key_value_store(named_store.name).get() is None
 
 
@@ -1064,7 +1069,7 @@ def test_stats_count_record_operations(kvs: KeyValueStoreClient) -> None:
         "s3_storage_bytes": 30,
     }
 
-    # Counters may be applied in the background, visible within 1 s (D6).
+    # Counters may be applied in the background, visible within 1 s (behaviour.md#stats).
     deadline = time.monotonic() + 1.0
     while True:
         store = kvs.get()

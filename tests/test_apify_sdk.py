@@ -2,7 +2,7 @@
 
 Set APIFY_TOKEN, APIFY_API_BASE_URL and APIFY_API_PUBLIC_BASE_URL, then
 `async with Actor(...)` and `Actor.open_key_value_store(name=..., force_cloud=True)`
-(reference/apify-clients.md §4). The SDK's client sends bodies of 1 KiB or more brotli-compressed.
+(as the SDK's source shows). The SDK's client sends bodies of 1 KiB or more brotli-compressed.
 """
 
 from __future__ import annotations
@@ -193,7 +193,8 @@ def test_sdk_large_value_round_trips_through_brotli(http: httpx.Client) -> None:
 
     assert value == LARGE_VALUE
     assert value_bytes == big_bytes
-    # The SDK uploaded it with Content-Encoding: br; it is kept so (D3) and served so when accepted.
+    # The SDK uploaded it with Content-Encoding: br; it is kept so (behaviour.md#records) and served
+    # so when accepted.
     with http.stream(
         "GET", f"/v2/key-value-stores/{store_id}/records/large", headers={"Accept-Encoding": "br"}
     ) as response:

@@ -1,4 +1,5 @@
-"""The `openkvs` command line (D7 bootstrap, users and tokens; D1-D12 server flags)."""
+"""The `openkvs` command line (behaviour.md#access bootstrap, users and tokens; docs/behaviour.md
+server flags)."""
 
 from __future__ import annotations
 
@@ -265,7 +266,7 @@ def test_token_revoke_makes_the_token_fail_on_the_running_server(running: Server
     assert response.status_code == 401, response.text
     assert response.json()["error"]["type"] == "invalid-token"
     assert httpx.get(record, headers=auth, timeout=30).status_code == 401
-    # Also where no token would be needed (D7), and as ?token=.
+    # Also where no token would be needed (behaviour.md#access), and as ?token=.
     listing = httpx.get(f"{running.url}/v2/key-value-stores", params={"token": doomed}, timeout=30)
     assert listing.status_code == 401
     assert listing.json()["error"]["type"] == "invalid-token"

@@ -1,4 +1,5 @@
-"""Unit tests of the Content-Encoding codecs (D3, D4): streaming decoders, limits, headers."""
+"""Unit tests of the Content-Encoding codecs (behaviour.md#records, #sizes-and-limits): streaming
+decoders, limits, headers."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from openkvs.core.codecs import (
 from openkvs.core.errors import ApiError
 
 MiB = 1024 * 1024
-JSON_LIMIT = 9 * MiB  # D4: JSON request bodies, at most 9 MiB after decompression
+# behaviour.md#sizes-and-limits: JSON request bodies, at most 9 MiB after decompression
+JSON_LIMIT = 9 * MiB
 
 
 def raw_deflate(data: bytes, level: int = 6) -> bytes:
@@ -266,7 +268,8 @@ def test_trailing_garbage_after_a_whole_gzip_member_stream_is_a_decode_error() -
         decode_whole("gzip", stream)
 
 
-# --- decode_bytes and limits (D4: no zip bombs) -------------------------------------------------
+# --- decode_bytes and limits (behaviour.md#sizes-and-limits: no zip bombs)
+# -------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(ENCODERS))
@@ -351,7 +354,8 @@ def test_decode_bytes_stops_a_bomb_without_allocating_its_output(
 def test_streaming_decoder_lets_the_caller_stop_a_bomb_early(
     name: str, bombs: dict[str, bytes]
 ) -> None:
-    # D4: the server cuts a body off at the limit while streaming; for that the decoder must
+    # behaviour.md#sizes-and-limits: the server cuts a body off at the limit while streaming; for
+    # that the decoder must
     # hand out bounded pieces instead of inflating the whole chunk it was fed at once.
     encoding = "deflate" if name.startswith("deflate") else name
     bomb = bombs[name]

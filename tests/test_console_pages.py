@@ -101,7 +101,8 @@ def test_every_module_import_is_a_shipped_asset() -> None:
 
 @pytest.mark.parametrize("name", [n for n in ASSET_NAMES if n.endswith(".js")])
 def test_scripts_never_build_html_from_strings(name: str) -> None:
-    """User data goes into the page as text: no HTML parsing of strings, no eval (D9, and the
+    """User data goes into the page as text: no HTML parsing of strings, no eval (behaviour.md#http,
+    and the
     console's CSP would block eval anyway)."""
     text = (ASSETS / name).read_text()
     for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):

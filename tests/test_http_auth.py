@@ -1,4 +1,4 @@
-"""Tokens, general access and signatures (D7) over raw HTTP."""
+"""Tokens, general access and signatures (behaviour.md#access) over raw HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bad input is refused with the right error and changes nothing (D2, D3)."""
+"""Bad input is refused with the right error and changes nothing (behaviour.md#ids-names-and-keys,
+#records)."""
 
 from __future__ import annotations
 

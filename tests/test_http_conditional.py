@@ -1,4 +1,4 @@
-"""ETag, Last-Modified, conditional requests and Range on records (D9)."""
+"""ETag, Last-Modified, conditional requests and Range on records (behaviour.md#http)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Read-after-write, concurrent writers, crash survival and cleanup (D10) over raw HTTP."""
+"""Read-after-write, concurrent writers, crash survival and cleanup (behaviour.md#durability) over
+raw HTTP."""
 
 from __future__ import annotations
 

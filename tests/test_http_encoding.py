@@ -1,4 +1,4 @@
-"""Content-Encoding of record and JSON request bodies (D3, D4)."""
+"""Content-Encoding of record and JSON request bodies (behaviour.md#records, #sizes-and-limits)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Routing, method override, CORS and the error envelope (D1, D9) over raw HTTP."""
+"""Routing, method override, CORS and the error envelope (behaviour.md#scope, #http) over raw
+HTTP."""
 
 from __future__ import annotations
 

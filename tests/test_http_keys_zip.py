@@ -1,4 +1,5 @@
-"""Listing keys (D5) and downloading records as a ZIP (D9) over raw HTTP."""
+"""Listing keys (behaviour.md#listing) and downloading records as a ZIP (behaviour.md#http) over raw
+HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Record endpoints over raw HTTP: PUT/POST, GET, HEAD, DELETE, headers (D3, D9)."""
+"""Record endpoints over raw HTTP: PUT/POST, GET, HEAD, DELETE, headers (behaviour.md#records,
+#http)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Key-value store schemas and collections (D8) over raw HTTP."""
+"""Key-value store schemas and collections (behaviour.md#store-names-and-schemas) over raw HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Secrets (D7): tokens never logged, stored hashed; the first-start banner."""
+"""Secrets (behaviour.md#access): tokens never logged, stored hashed; the first-start banner."""
 
 from __future__ import annotations
 

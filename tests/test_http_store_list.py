@@ -1,4 +1,5 @@
-"""Listing stores (D5) and store stats and timestamps (D6) over raw HTTP, with openkvs's own
+"""Listing stores (behaviour.md#listing) and store stats and timestamps (behaviour.md#stats) over
+raw HTTP, with openkvs's own
 `stats.recordCount` (kept by record writes and deletes, across restarts and schema upgrades)."""
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def test_stats_count_writes_reads_lists_deletes_and_bytes(
     put_record(http, sid, "b", b"1234")
     assert http.get(f"{STORES}/{sid}/records/a").status_code == 200
     assert http.get(f"{STORES}/{sid}/records/a").status_code == 200
-    assert http.head(f"{STORES}/{sid}/records/a").status_code == 200  # not a read (D6)
+    # not a read (behaviour.md#stats)
+    assert http.head(f"{STORES}/{sid}/records/a").status_code == 200
     assert http.get(f"{STORES}/{sid}/keys").status_code == 200
     assert http.get(f"{STORES}/{sid}/records").status_code == 200
     assert http.delete(f"{STORES}/{sid}/records/b").status_code == 204

@@ -1,4 +1,5 @@
-"""Store endpoints over raw HTTP: create, get-or-create, get, update, delete (D2, D7, D8)."""
+"""Store endpoints over raw HTTP: create, get-or-create, get, update, delete
+(behaviour.md#ids-names-and-keys, #access, #store-names-and-schemas)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Property test of keys paging (D2 byte order, D5 listing) against the live session server.
+"""Property test of keys paging (behaviour.md#ids-names-and-keys byte order, behaviour.md#listing
+listing) against the live session server.
 
 One store holds a few hundred keys chosen to stress byte order: every key character, shared
 prefixes, keys that are prefixes of other keys, and lengths up to 256. For any limit, any

@@ -153,7 +153,8 @@ def assert_no_upload_left(server: ServerProcess) -> None:
 def test_key_ending_in_an_encoded_slash_is_invalid_not_the_key_without_it(
     http: httpx.Client, store: dict[str, object], encoded: str, stripped: str
 ) -> None:
-    # "abc/" (sent as abc%2F) is not a valid key (D2: 400 invalid-record-key); it must not be
+    # "abc/" (sent as abc%2F) is not a valid key (behaviour.md#ids-names-and-keys: 400
+    # invalid-record-key); it must not be
     # written as "abc".
     sid = str(store["id"])
     response = not_5xx(raw_path(http, "PUT", f"{STORES}/{sid}/records/{encoded}", content=b"v"))
@@ -282,7 +283,8 @@ def test_user_refs_that_name_nobody_are_404(http: httpx.Client, ref: str) -> Non
 def test_list_stores_with_a_huge_offset_is_an_empty_page_or_400(
     http: httpx.Client, offset: str
 ) -> None:
-    # D5: a non-negative integer; past the end means an empty page (400 would be acceptable
+    # behaviour.md#listing: a non-negative integer; past the end means an empty page (400 would be
+    # acceptable
     # for a number the server cannot represent). Never a 5xx.
     response = not_5xx(http.get(STORES, params={"offset": offset, "unnamed": "true"}))
     if response.status_code == 400:
@@ -899,7 +901,8 @@ def test_path_traversal_in_record_keys_stays_inside_the_store(
     assert sentinel.read_bytes() == b"outside the data directory"
     if passwd is not None:
         assert Path("/etc/passwd").stat().st_mtime == passwd
-    # Keys made only of dots are valid keys (D2): they live in the store like any other.
+    # Keys made only of dots are valid keys (behaviour.md#ids-names-and-keys): they live in the
+    # store like any other.
     assert set(key_names(http, sid)) <= {".", "..", "..."}
     assert get_store(http, sid)["id"] == sid
     assert http.get(STORES, params={"unnamed": "true"}).json()["data"]["total"] == stores_before

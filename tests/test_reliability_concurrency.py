@@ -1,4 +1,5 @@
-"""Concurrency on one key (D10, D9), on every backend: no torn reads, compare-and-set that counts.
+"""Concurrency on one key (behaviour.md#durability, #http), on every backend: no torn reads,
+compare-and-set that counts.
 
 Every loop is bounded by a count and by a deadline that only guards against a hang; no duration is
 asserted.

@@ -1,4 +1,4 @@
-"""Crash safety under load (D10), round after round on one data directory.
+"""Crash safety under load (behaviour.md#durability), round after round on one data directory.
 
 In each round 32 clients upload records of 0 B to 8 MiB (most small, some on either side of the
 64 KiB inline threshold, a few large enough for the file path) while a timer thread kills the

@@ -1,4 +1,5 @@
-"""A full disk (D10, D9): writes fail cleanly with 507, nothing stored is lost, reads go on, and
+"""A full disk (behaviour.md#durability, #http): writes fail cleanly with 507, nothing stored is
+lost, reads go on, and
 writes work again once there is space.
 
 The embedded server's data directory is on a 64 MiB tmpfs mounted for the test (its log is kept
@@ -8,7 +9,7 @@ own so that not one page is free. While the disk is full:
 
 - every refused write (large and small PUTs, overwrites, store creation, deletes) is 507 with the
   error envelope of type `insufficient-storage`, and carries a request id that the server's log also
-  has (D9: every 5xx does); no other 5xx, no hang (every request has a deadline);
+  has (behaviour.md#http: every 5xx does); no other 5xx, no hang (every request has a deadline);
 - a large PUT cannot fit and must be refused; a small one may still fit in the database;
 - a refused write stores nothing (a new key stays missing, an overwritten record keeps its bytes)
   and leaves no partial upload in `tmp/`;
@@ -141,7 +142,7 @@ class Api:
         assert error.get("type") == "insufficient-storage", f"{method} {url}: {error}"
         assert isinstance(error.get("message"), str) and error["message"], error
         assert "Traceback" not in response.text, response.text
-        # D9: a 5xx carries a request id that the log line also has.
+        # behaviour.md#http: a 5xx carries a request id that the log line also has.
         request_id = response.headers.get("x-request-id")
         if request_id is None:
             found = re.search(r"request id ([\w-]+)", error["message"])
@@ -312,7 +313,7 @@ def test_full_disk_refuses_writes_with_507_and_recovers(
         bad = bad_statuses_in_log(disk_server.log())
         assert not bad, "5xx other than 507 in the server log:\n" + "\n".join(bad[:20])
         assert not api.request_id_problems, (
-            "D9: every 5xx carries a request id that its log line also has:\n"
+            "behaviour.md#http: every 5xx carries a request id that its log line also has:\n"
             + "\n".join(api.request_id_problems)
         )
     finally:

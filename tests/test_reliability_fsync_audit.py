@@ -1,4 +1,5 @@
-"""Strict durability, proven from the system calls (D10): nothing is acknowledged before it is on
+"""Strict durability, proven from the system calls (behaviour.md#durability): nothing is
+acknowledged before it is on
 stable storage.
 
 The embedded server runs under `strace -f` (every thread; `-yy` names the file or connection of

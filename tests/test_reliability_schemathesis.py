@@ -57,17 +57,18 @@ OWN_CHECKS = [
 ]
 APIFY_CHECKS = [not_a_server_error, response_schema_conformance]
 
-# Record bodies are opaque bytes, stored and served exactly as uploaded (D3): a record stored as
+# Record bodies are opaque bytes, stored and served exactly as uploaded (behaviour.md#records): a
+# record stored as
 # application/json may hold a JSON array, a string, or bytes that are not JSON at all. The body
 # of a record GET is therefore not checked against a schema (schemathesis would parse it as JSON);
 # everything else about those responses still is, and they must never be a 5xx.
 OWN_OPAQUE_BODIES = {("getRecord", 200), ("getRecord", 206)}
-# Where Apify's document and DECISIONS.md disagree, DECISIONS.md wins: (operationId, status) pairs
-# whose response body is not checked against Apify's schema, with the reason.
+# Where Apify's document and docs/behaviour.md disagree, docs/behaviour.md wins: (operationId,
+# status) pairs whose response body is not checked against Apify's schema, with the reason.
 APIFY_EXCEPTIONS: dict[tuple[str, int], str] = {
-    # Apify's RecordResponse says a record served as application/json is a JSON *object*; D3
-    # serves the bytes exactly as uploaded (see OWN_OPAQUE_BODIES).
-    ("keyValueStore_record_get", 200): "D3: records are served exactly as uploaded",
+    # Apify's RecordResponse says a record served as application/json is a JSON *object*;
+    # openkvs serves the bytes exactly as uploaded (see OWN_OPAQUE_BODIES).
+    ("keyValueStore_record_get", 200): "behaviour.md#records: served exactly as uploaded",
 }
 
 RECORDS: dict[str, tuple[bytes, dict[str, str]]] = {

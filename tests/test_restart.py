@@ -1,4 +1,5 @@
-"""Crash safety (D10): acknowledged writes survive SIGKILL, nothing is torn, nothing leaks.
+"""Crash safety (behaviour.md#durability): acknowledged writes survive SIGKILL, nothing is torn,
+nothing leaks.
 
 Each test runs its own server on a fresh store (a temporary data directory, or on scale-out a fresh
 database and bucket prefix), writes from many threads, kills the process with SIGKILL and starts
@@ -114,7 +115,7 @@ def read_raw(client: httpx.Client, store_id: str, key: str, accept: str) -> tupl
 
 def check_record(client: httpx.Client, store_id: str, key: str, candidates: list[Write]) -> Write:
     """The record reads back byte for byte as one of `candidates`; returns which one."""
-    # Without gzip in Accept-Encoding the server sends the decoded payload (D3).
+    # Without gzip in Accept-Encoding the server sends the decoded payload (behaviour.md#records).
     status, headers, plain = read_raw(client, store_id, key, "identity")
     assert status == 200, (key, status, plain[:300])
     assert headers.get("content-encoding") in (None, "identity"), (key, headers)
@@ -140,7 +141,8 @@ def assert_no_leftovers(server: ServerProcess) -> int:
     """No upload in progress (embedded: no file in tmp/), every stored body (blobs/ file or S3
     object) referenced by a record, and every reference present. Returns how many are stored.
 
-    Deleting replaced bodies may happen in the background (D10 says "not for good"; scale-out
+    #durability says "not for good"; scale-out
+    Deleting replaced bodies may happen in the background (behaviour.md
     servers here run with `--object-grace 2s`), so the state is polled for a while before
     failing; no duration is asserted.
     """

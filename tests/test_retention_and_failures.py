@@ -1,4 +1,5 @@
-"""D12 retention of unnamed stores, and D9's promise about server errors (request id, no trace)."""
+"""behaviour.md#retention-and-rate-limits retention of unnamed stores, and behaviour.md#http's
+promise about server errors (request id, no trace)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Several scale-out nodes on one deployment (D10, D11): one database and one bucket prefix.
+"""Several scale-out nodes on one deployment (behaviour.md#durability, #backends): one database and
+one bucket prefix.
 
 Whatever one node acknowledges, every other node sees at once (strong read-after-write), and
 the accounts, stores and counters are the deployment's, not a node's.
@@ -86,7 +87,8 @@ def test_counters_add_up_over_the_nodes(nodes: tuple[ServerProcess, ServerProces
         put_record(b, sid, "k", b"w")
         for client in (a, b, a):
             assert client.get(record_url(sid, "k")).status_code == 200
-        # D6: counters may be applied in the background, visible within 1 s (each node adds
+        # behaviour.md#stats: counters may be applied in the background, visible within 1 s (each
+        # node adds
         # what it has not written yet, so both views must converge on the total).
         deadline = time.monotonic() + 3
         while True:

@@ -1,4 +1,4 @@
-"""No record runs script on the server's origin (issue 15 items 3 and 10, D9).
+"""No record runs script on the server's origin (issue 15 items 3 and 10, behaviour.md#http).
 
 Every record answer carries `Content-Security-Policy: sandbox` and `X-Content-Type-Options:
 nosniff`, whatever the spelling of the record's Content-Type and whatever the answer (GET, HEAD,

@@ -1,4 +1,5 @@
-"""Store schemas that would make the server fetch, freeze or swell (D8; issue: safe to share with
+"""Store schemas that would make the server fetch, freeze or swell
+(behaviour.md#store-names-and-schemas; issue: safe to share with
 users you don't fully trust, items 1, 2 and the schema half of 5).
 
 A schema is refused at create when a reference leaves it; no validator retrieves anything even for

@@ -1,4 +1,5 @@
-"""Who gets signed URLs, record and storage signatures kept apart, and what a name reveals (D7).
+"""Who gets signed URLs, record and storage signatures kept apart, and what a name reveals
+(behaviour.md#access).
 
 Issue 15: item 4 (signed record URLs only for the owner or a verified storage signature), item 6
 (a record key that spells a storage signature's message is refused, never signed nor let in by a

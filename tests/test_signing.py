@@ -1,7 +1,7 @@
-"""Unit tests of Apify's pre-signed URL scheme (reference/apify-kvs-api.md section 6).
+"""Unit tests of Apify's pre-signed URL scheme (as Apify documents it).
 
-Test vectors come from reference/apify-kvs-api.md section 6.4 and reference/apify-clients.md
-section 6.4; a few more are computed by an independent copy of the reference algorithm below.
+Test vectors come from Apify's documentation of the scheme and from what the Apify clients
+compute; a few more are computed by an independent copy of the algorithm below.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ STORE_ID = "WkzbQMuFYuamGv3YF"  # the store the record signatures below are chec
 
 
 def reference_hmac_b62(secret: str, message: str) -> str:
-    """reference/apify-kvs-api.md section 6.5, written independently of openkvs."""
+    """The scheme as Apify documents it, written independently of openkvs."""
     n = int(hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:30], 16)
     out = ""
     while n:

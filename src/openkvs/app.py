@@ -113,7 +113,7 @@ class OpenKvs:
             else None
         )
 
-    # rate limits (D12)
+    # rate limits (behaviour.md#retention-and-rate-limits)
     def limit_records(self, ctx: Ctx, store_id: str) -> None:
         if self.settings.rate_limit_records:
             ctx.extra_headers.append(
@@ -360,7 +360,7 @@ class OpenKvs:
         await ctx.body(b"")
 
     async def _authenticate(self, ctx: Ctx) -> None:
-        """A supplied token must be valid, even where none is needed (D7)."""
+        """A supplied token must be valid, even where none is needed (behaviour.md#access)."""
         token = ctx.query.get("token")
         header = ctx.headers.get("authorization")
         if header:

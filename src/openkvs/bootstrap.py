@@ -1,4 +1,5 @@
-"""First start (D7): the bootstrap user and token, printed once with ready-to-paste lines."""
+"""First start (behaviour.md#access): the bootstrap user and token, printed once with ready-to-paste
+lines."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class Settings:
 
     @property
     def public_base(self) -> str:
-        """The base of every absolute URL the API returns (D7)."""
+        """The base of every absolute URL the API returns (behaviour.md#access)."""
         return self.public_url.rstrip("/") if self.public_url else self.served_base
 
     @property

@@ -1,4 +1,5 @@
-"""The background work both backends share: periodic loops and buffered stats (D6)."""
+"""The background work both backends share: periodic loops and buffered stats
+(behaviour.md#stats)."""
 
 from __future__ import annotations
 

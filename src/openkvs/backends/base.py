@@ -1,4 +1,4 @@
-"""The one small interface every storage backend implements (D11)."""
+"""The one small interface every storage backend implements (behaviour.md#backends)."""
 
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ class Backend(Protocol):
     ) -> str | None:
         """A short-lived URL the object store serves the body from, if the backend has one."""
 
-    # stats applied in the background (D6)
+    # stats applied in the background (behaviour.md#stats)
     def note_read(self, store_id: str) -> None: ...
 
     def note_list(self, store_id: str) -> None: ...

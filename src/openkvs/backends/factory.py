@@ -1,4 +1,4 @@
-"""Choosing the backend from the settings (D11)."""
+"""Choosing the backend from the settings (behaviour.md#backends)."""
 
 from __future__ import annotations
 

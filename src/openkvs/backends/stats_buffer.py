@@ -1,4 +1,4 @@
-"""Read/list counters and accessedAt kept in memory and applied in batches (D6)."""
+"""Read/list counters and accessedAt kept in memory and applied in batches (behaviour.md#stats)."""
 
 from __future__ import annotations
 

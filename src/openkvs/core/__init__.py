@@ -1,1 +1,1 @@
-"""Rules of DECISIONS.md: validation, signing, ids, access. No HTTP and no SQL here."""
+"""Rules of docs/behaviour.md: validation, signing, ids, access. No HTTP and no SQL here."""

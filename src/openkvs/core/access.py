@@ -1,4 +1,4 @@
-"""Who may read a store (D7)."""
+"""Who may read a store (behaviour.md#access)."""
 
 from __future__ import annotations
 

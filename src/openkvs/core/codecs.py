@@ -1,4 +1,4 @@
-"""Content-Encoding (D3): streaming, bounded decoders for gzip, br and deflate.
+"""Content-Encoding (behaviour.md#records): streaming, bounded decoders for gzip, br and deflate.
 
 Decoding is the CPU a small body can buy from the server, so it is bounded and kept off the
 event loop: a record may decode to at most `--max-inflation` times its encoded size (plus

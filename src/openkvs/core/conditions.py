@@ -1,4 +1,5 @@
-"""Conditional requests (D9): ETag matching for reads and compare-and-set for writes."""
+"""Conditional requests (behaviour.md#http): ETag matching for reads and compare-and-set for
+writes."""
 
 from __future__ import annotations
 

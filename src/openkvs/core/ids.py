@@ -1,4 +1,4 @@
-"""Identifiers, secrets, tokens and timestamps (D2)."""
+"""Identifiers, secrets, tokens and timestamps (behaviour.md#ids-names-and-keys)."""
 
 from __future__ import annotations
 

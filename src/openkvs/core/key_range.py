@@ -1,4 +1,5 @@
-"""A keys query (prefix, collection) as index bounds, so a page costs O(page) (D5)."""
+"""A keys query (prefix, collection) as index bounds, so a page costs O(page)
+(behaviour.md#listing)."""
 
 from __future__ import annotations
 

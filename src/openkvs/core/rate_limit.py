@@ -1,4 +1,5 @@
-"""Per-store request limits (D12): a fixed one-second window, off unless configured."""
+"""Per-store request limits (behaviour.md#retention-and-rate-limits): a fixed one-second window, off
+unless configured."""
 
 from __future__ import annotations
 

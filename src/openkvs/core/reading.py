@@ -1,4 +1,5 @@
-"""Opening record bodies for reading, whatever concurrent writers do meanwhile (D10)."""
+"""Opening record bodies for reading, whatever concurrent writers do meanwhile
+(behaviour.md#durability)."""
 
 from __future__ import annotations
 

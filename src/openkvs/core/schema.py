@@ -1,4 +1,5 @@
-"""Key-value store schemas (D8): validation on create, collection filters, record checks.
+"""Key-value store schemas (behaviour.md#store-names-and-schemas): validation on create, collection
+filters, record checks.
 
 The checks here run in the schema workers (core/schema_worker.py), bounded in time. A schema never
 makes the server fetch anything: at create, a reference that leaves the schema is refused, and

@@ -1,4 +1,5 @@
-"""Schema validation in worker processes (D8): bounded in time, off the event loop.
+"""Schema validation in worker processes (behaviour.md#store-names-and-schemas): bounded in time,
+off the event loop.
 
 jsonschema and `re` hold the GIL, so a thread would not keep the server answering while a hostile
 schema runs (a quadratic `uniqueItems`, a backtracking `pattern`). Record validation (JSON parse

@@ -1,4 +1,4 @@
-"""Apify's pre-signed URL scheme (reference/apify-kvs-api.md section 6)."""
+"""Apify's pre-signed URL scheme, as Apify documents it (behaviour.md#access)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Finding a store from `{storeId}` and deciding who may read or write it (D2, D7)."""
+"""Finding a store from `{storeId}` and deciding who may read or write it
+(behaviour.md#ids-names-and-keys, #access)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from openkvs.core.validation import STORE_ID_RE, STORE_NAME_RE, USERNAME_RE
 
 
 class Grant(Enum):
-    """How a reader was let in, which decides what it may be handed besides the data (D7)."""
+    """How a reader was let in, which decides what it may be handed besides the data
+    (behaviour.md#access)."""
 
     OWNER = "owner"
     SIGNATURE = "signature"  # a signature that verified, not merely one that was sent
@@ -38,7 +40,8 @@ class StoreAccess:
         Without `counters` the store's stats and times may be stale (and the object shared):
         enough to decide access and to find its records, never to show."""
         if "~" not in ref:
-            # A malformed reference cannot name a store: no need to ask storage (D2).
+            # A malformed reference cannot name a store: no need to ask storage
+            # (behaviour.md#ids-names-and-keys).
             if not STORE_ID_RE.fullmatch(ref):
                 raise store_not_found()
             store = await self.backend.store_by_id(ref, counters=counters)

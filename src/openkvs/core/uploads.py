@@ -1,4 +1,5 @@
-"""Receiving a record body (D3, D4, D8): stream, check, spool, then commit."""
+"""Receiving a record body (behaviour.md#records, #sizes-and-limits, #store-names-and-schemas):
+stream, check, spool, then commit."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def receive_record(
             digest.update(chunk)
             if decoder is None:
                 _collect(decoded, chunk)
-            else:  # checked as it arrives (D3), off the event loop unless tiny
+            else:  # checked as it arrives (behaviour.md#records), off the event loop unless tiny
                 async for piece in off_loop(decoder.feed(chunk), len(chunk)):
                     _collect(decoded, piece)
             await sink.write(chunk)

@@ -1,4 +1,5 @@
-"""Input rules of D2, D3 and D5: keys, names, limits and booleans."""
+"""Input rules (behaviour.md#ids-names-and-keys, #records, #listing): keys, names, limits and
+booleans."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ GENERAL_ACCESS = (
     "RESTRICTED",
 )
 MAX_CONTENT_TYPE = 255
-MAX_TITLE_LENGTH = 1024  # characters; a page of the store list stays small (D8)
+# characters; a page of the store list stays small (behaviour.md#store-names-and-schemas)
+MAX_TITLE_LENGTH = 1024
 KEYS_PAGE_MAX = 1000
 STORES_PAGE_MAX = 1000
 
@@ -104,7 +106,7 @@ def is_ascii_number(text: str) -> bool:
 
 
 def parse_page_limit(raw: str | None, maximum: int) -> int:
-    """0 or absent means the maximum; larger values are capped (D5)."""
+    """0 or absent means the maximum; larger values are capped (behaviour.md#listing)."""
     value = parse_non_negative_int("limit", raw, 0)
     if value == 0 or value > maximum:
         return maximum

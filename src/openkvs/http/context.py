@@ -152,7 +152,7 @@ class Ctx:
 
     async def error(self, err: ApiError) -> None:
         headers = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
-        if err.status >= 500:  # D9: a 5xx names the request, as its log line does
+        if err.status >= 500:  # behaviour.md#http: a 5xx names the request, as its log line does
             headers.append((b"x-request-id", self.request_id.encode()))
         await self.json(err.status, err.body(), headers)
 

@@ -1,4 +1,5 @@
-"""JSON request bodies (store create/update): encoded or not, bounded after decoding (D4)."""
+"""JSON request bodies (store create/update): encoded or not, bounded after decoding
+(behaviour.md#sizes-and-limits)."""
 
 from __future__ import annotations
 

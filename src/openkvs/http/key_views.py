@@ -57,7 +57,8 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
     truncated = len(items) > limit
     items = items[:limit]
     # Record URLs are signed for those who could sign them anyway: the owner and the holders of
-    # a storage signature that verified; never for a public store's anonymous reader (D7).
+    # a storage signature that verified; never for a public store's anonymous reader
+    # (behaviour.md#access).
     signed = grant.may_sign
     app.backend.note_list(store.id)
     await ctx.json(

@@ -1,4 +1,4 @@
-"""Single byte ranges (D9): `bytes=a-b`, `bytes=a-`, `bytes=-n`."""
+"""Single byte ranges (behaviour.md#http): `bytes=a-b`, `bytes=a-`, `bytes=-n`."""
 
 from __future__ import annotations
 

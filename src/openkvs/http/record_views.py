@@ -103,7 +103,7 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     found = await app.backend.get_record(store.id, key)
     if found is None:
         raise record_not_found()
-    if ctx.method == "HEAD":  # D6: readCount counts GETs; a HEAD is an access
+    if ctx.method == "HEAD":  # behaviour.md#stats: readCount counts GETs; a HEAD is an access
         app.backend.note_access(store.id)
         await _answer(ctx, found, None, attachment, key)
         return

@@ -1,4 +1,4 @@
-"""Stores and users as the Apify API shows them (reference/apify-kvs-api.md section 2)."""
+"""Stores and users as the Apify API shows them (the shapes of Apify's API documentation)."""
 
 from __future__ import annotations
 

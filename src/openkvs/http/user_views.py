@@ -1,4 +1,5 @@
-"""/v2/users/me and /v2/users/{userId}: what the Apify CLI reads before every command (D1)."""
+"""/v2/users/me and /v2/users/{userId}: what the Apify CLI reads before every command
+(behaviour.md#scope)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The data directory is private to the server's user (D13): 0700 for it, 0600 for its files."""
+"""The data directory is private to the server's user (behaviour.md#operations): 0700 for it, 0600
+for its files."""
 
 from __future__ import annotations
 

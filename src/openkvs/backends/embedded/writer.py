@@ -1,4 +1,5 @@
-"""One writer thread that commits concurrent writes together: one transaction, one flush (D10)."""
+"""One writer thread that commits concurrent writes together: one transaction, one flush
+(behaviour.md#durability)."""
 
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             return
         batch = self.stats.take()
         try:
-            # Deltas, not totals: every node adds its own counts (D6 across nodes).
+            # Deltas, not totals: every node adds its own counts (behaviour.md#stats).
             await self.pool.execute(
                 "UPDATE stores SET read_count = read_count + d.reads, "
                 "list_count = list_count + d.lists, accessed_at = greatest(accessed_at, d.at) "

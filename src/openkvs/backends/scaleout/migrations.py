@@ -9,7 +9,8 @@ from openkvs.core.ids import now_ms
 MIGRATION_LOCK = 0x6F6B7673  # "okvs"
 
 MIGRATIONS: list[str] = [
-    # 1: initial schema; keys and names compare in byte order (COLLATE "C", D2)
+    # 1: initial schema; keys and names compare in byte order (COLLATE "C",
+    # behaviour.md#ids-names-and-keys)
     """
     CREATE TABLE users (
         id text PRIMARY KEY,

@@ -1,5 +1,5 @@
-"""Removes objects no committed record points at, after a grace period (D10): dead versions,
-uploads a crashed node left pending, and multipart uploads nobody registered."""
+"""Removes objects no committed record points at, after a grace period (behaviour.md#durability):
+dead versions, uploads a crashed node left pending, and multipart uploads nobody registered."""
 
 from __future__ import annotations
 

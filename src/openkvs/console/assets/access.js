@@ -1,4 +1,4 @@
-// A store's general access: who can read it without a token or signature (DECISIONS.md D7).
+// A store's general access: who can read it without a token or signature (behaviour.md#access).
 
 export const ACCESS_OPTIONS = [
   ["FOLLOW_USER_SETTING", "Server default"],
