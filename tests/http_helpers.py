@@ -238,7 +238,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def owner_client(proc: ServerProcess) -> httpx.Client:
+def owner_client(proc: ServerProcess, timeout: float = 60.0) -> httpx.Client:
     return httpx.Client(
-        base_url=proc.url, headers={"Authorization": f"Bearer {proc.token}"}, timeout=60
+        base_url=proc.url, headers={"Authorization": f"Bearer {proc.token}"}, timeout=timeout
     )

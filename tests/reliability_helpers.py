@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import httpx
 
+from tests.http_helpers import owner_client  # re-exported: the reliability tests use it
 from tests.server_process import ServerProcess
 from tests.store_inspection import BodyStorage, body_storage
 
@@ -75,14 +76,6 @@ def guarded(problems: list[str], work: Callable[..., None]) -> Callable[..., Non
             problems.append(f"{work.__name__} raised {exc!r}:\n{traceback.format_exc()}")
 
     return run
-
-
-def owner_client(server: ServerProcess, timeout: float = 60.0) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url,
-        headers={"Authorization": f"Bearer {server.token}"},
-        timeout=timeout,
-    )
 
 
 def map_with_clients(

@@ -16,7 +16,6 @@ import os
 import re
 import threading
 import time
-import uuid
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -34,15 +33,12 @@ from apify_client._resource_clients import KeyValueStoreClient
 from apify_client._utils.crypto import create_storage_content_signature
 from apify_client.errors import ApifyApiError
 
+from tests.http_helpers import unique_name
 from tests.server_process import ServerProcess
 
 ID_RE = re.compile(r"^[a-zA-Z0-9]{17}$")
 # Key characters in their byte order: ! ' ( ) - . 0-9 A-Z _ a-z (behaviour.md#ids-names-and-keys).
 KEY_ALPHABET = "!'()-.09AZ_az"
-
-
-def unique_name(prefix: str = "c") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def byte_order(keys: list[str]) -> list[str]:
@@ -95,7 +91,7 @@ def client(base_url: str, token: str) -> ApifyClient:
 
 @pytest.fixture
 def named_store(client: ApifyClient) -> Iterator[KeyValueStoreResource]:
-    store = client.key_value_stores().get_or_create(name=unique_name())
+    store = client.key_value_stores().get_or_create(name=unique_name("c"))
     yield store
     client.key_value_store(store.id).delete()
 
@@ -127,7 +123,7 @@ def all_store_ids(client: ApifyClient, **kwargs: object) -> list[str]:
 
 
 def test_list_shows_only_named_stores_by_default(client: ApifyClient) -> None:
-    named = client.key_value_stores().get_or_create(name=unique_name())
+    named = client.key_value_stores().get_or_create(name=unique_name("c"))
     unnamed = client.key_value_stores().get_or_create()
 
     page = client.key_value_stores().list()
@@ -144,7 +140,7 @@ def test_list_shows_only_named_stores_by_default(client: ApifyClient) -> None:
 
 
 def test_list_with_unnamed_true_includes_unnamed_stores(client: ApifyClient) -> None:
-    named = client.key_value_stores().get_or_create(name=unique_name())
+    named = client.key_value_stores().get_or_create(name=unique_name("c"))
     unnamed = client.key_value_stores().get_or_create()
 
     page = client.key_value_stores().list(unnamed=True)
@@ -158,7 +154,7 @@ def test_list_with_unnamed_true_includes_unnamed_stores(client: ApifyClient) -> 
 
 
 def test_list_desc_reverses_creation_order(client: ApifyClient) -> None:
-    created = [client.key_value_stores().get_or_create(name=unique_name()).id for _ in range(3)]
+    created = [client.key_value_stores().get_or_create(name=unique_name("c")).id for _ in range(3)]
 
     ascending = client.key_value_stores().list(unnamed=True)
     descending = client.key_value_stores().list(unnamed=True, desc=True)
@@ -176,7 +172,7 @@ def test_list_desc_reverses_creation_order(client: ApifyClient) -> None:
 
 def test_list_offset_and_limit_select_a_page(client: ApifyClient) -> None:
     for _ in range(3):
-        client.key_value_stores().get_or_create(name=unique_name())
+        client.key_value_stores().get_or_create(name=unique_name("c"))
     full = client.key_value_stores().list(unnamed=True)
     assert full.total == full.count, "test assumes fewer than 1000 stores"
 
@@ -191,7 +187,7 @@ def test_list_offset_and_limit_select_a_page(client: ApifyClient) -> None:
 
 def test_iterate_yields_every_store_exactly_once(client: ApifyClient) -> None:
     for _ in range(3):
-        client.key_value_stores().get_or_create(name=unique_name())
+        client.key_value_stores().get_or_create(name=unique_name("c"))
     client.key_value_stores().get_or_create()
     listed = [store.id for store in client.key_value_stores().list(unnamed=True).items]
 
@@ -220,7 +216,7 @@ def test_get_or_create_without_name_creates_a_new_unnamed_store(client: ApifyCli
 
 
 def test_get_or_create_with_same_name_returns_the_same_store(client: ApifyClient) -> None:
-    name = unique_name()
+    name = unique_name("c")
 
     first = client.key_value_stores().get_or_create(name=name)
     second = client.key_value_stores().get_or_create(name=name)
@@ -252,7 +248,7 @@ def test_get_or_create_with_schema_stores_the_schema(client: ApifyClient) -> Non
             },
         },
     }
-    name = unique_name()
+    name = unique_name("c")
 
     created = client.key_value_stores().get_or_create(name=name, schema=schema)
     fetched = client.key_value_store(created.id).get()
@@ -313,7 +309,7 @@ def test_update_renames_the_store(
 def test_rename_to_a_taken_name_fails_with_name_not_unique(
     client: ApifyClient, kvs: KeyValueStoreClient, named_store: KeyValueStoreResource
 ) -> None:
-    taken = client.key_value_stores().get_or_create(name=unique_name())
+    taken = client.key_value_stores().get_or_create(name=unique_name("c"))
 
     with pytest.raises(ApifyApiError) as excinfo:
         kvs.update(name=taken.name)
@@ -342,7 +338,7 @@ def test_update_general_access_controls_anonymous_reads(
 
 
 def test_delete_removes_the_store_and_its_records(client: ApifyClient) -> None:
-    store = client.key_value_stores().get_or_create(name=unique_name())
+    store = client.key_value_stores().get_or_create(name=unique_name("c"))
     kvs = client.key_value_store(store.id)
     kvs.set_record("a", {"x": 1})
 
@@ -776,7 +772,7 @@ def test_list_keys_filters_by_schema_collection(client: ApifyClient) -> None:
             "shots": {"title": "Shots", "keyPrefix": "shot-", "contentTypes": ["image/*"]},
         },
     }
-    store = client.key_value_stores().get_or_create(name=unique_name(), schema=schema)
+    store = client.key_value_stores().get_or_create(name=unique_name("c"), schema=schema)
     kvs = client.key_value_store(store.id)
     kvs.set_record("shot-1", b"\x89PNG", content_type="image/png")
     kvs.set_record("shot-2", b"GIF8", content_type="image/gif")
@@ -900,7 +896,7 @@ def test_keys_public_url_with_a_bad_or_expired_signature_is_forbidden(
     assert_forbidden(anon.get(with_query_param(url, "signature", expired)))
 
     # A valid signature of another store does not open this one.
-    other = client.key_value_stores().get_or_create(name=unique_name())
+    other = client.key_value_stores().get_or_create(name=unique_name("c"))
     other_kvs = client.key_value_store(other.id)
     other_kvs.update(general_access="RESTRICTED")
     foreign = query_param(other_kvs.create_keys_public_url(), "signature")
@@ -964,7 +960,7 @@ def test_other_user_cannot_write_even_to_a_readable_store(
     for call in (
         lambda: theirs.set_record("mine", "overwritten"),
         lambda: theirs.delete_record("mine"),
-        lambda: theirs.update(name=unique_name()),
+        lambda: theirs.update(name=unique_name("c")),
         theirs.delete,
     ):
         with pytest.raises(ApifyApiError) as excinfo:

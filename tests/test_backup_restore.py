@@ -9,8 +9,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,20 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli_process import openkvs
 from tests.http_helpers import create_store, owner_client, poll, record_url
 from tests.server_process import MakeServer, ServerProcess
 
 pytestmark = pytest.mark.embedded_only("the embedded store's own backup")
-
-
-def openkvs(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openkvs", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def body(name: str, size: int) -> bytes:

@@ -4,30 +4,15 @@ unused files. It runs beside a live server."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from subprocess import CompletedProcess
 
 import httpx
 import pytest
 
+from tests.cli_process import openkvs
 from tests.http_helpers import create_store, owner_client, record_url
 from tests.server_process import MakeServer, ServerProcess
-
-
-def openkvs(*args: str | Path, env: Mapping[str, str] | None = None) -> CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openkvs", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def fill(proc: ServerProcess) -> str:

@@ -3,7 +3,6 @@ server flags)."""
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import subprocess
@@ -16,6 +15,8 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.cli_process import REPO, cli_env, openkvs
+from tests.http_helpers import unique_name
 from tests.server_process import (
     BackendConfig,
     MakeServer,
@@ -24,7 +25,6 @@ from tests.server_process import (
     free_port,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 SERVE_FLAGS = [
     "host",
     "port",
@@ -46,25 +46,6 @@ SCALEOUT_FLAGS = [
     "object-grace",
     "redirect-large-records",
 ]
-
-
-def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKVS_")}
-    src = str(REPO / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(extra or {})
-    return env
-
-
-def openkvs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openkvs", *args],
-        cwd=REPO,
-        env=cli_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def me(server_url: str, token: str) -> httpx.Response:
@@ -94,10 +75,6 @@ def seeded_store(backend: str, tmp_path_factory: pytest.TempPathFactory) -> list
     result = openkvs("user", "create", "seed-user", *args)
     assert result.returncode == 0, result.stderr
     return args
-
-
-def unique_name() -> str:
-    return "cli" + uuid.uuid4().hex[:10]
 
 
 # --- help ---------------------------------------------------------------------------------------
@@ -143,7 +120,7 @@ def test_top_level_help_lists_the_commands() -> None:
 def test_user_create_prints_a_token_that_works_at_once_on_the_running_server(
     running: ServerProcess,
 ) -> None:
-    name = unique_name()
+    name = unique_name("cli")
     result = openkvs("user", "create", name, *running.account_args())
     assert result.returncode == 0, result.stderr
     new_token = only_line(result.stdout)
@@ -177,7 +154,7 @@ def test_user_create_with_an_invalid_username_fails(seeded_store: list[str], nam
 
 
 def test_user_create_with_a_taken_username_fails(running: ServerProcess) -> None:
-    name = unique_name()
+    name = unique_name("cli")
     first = openkvs("user", "create", name, *running.account_args())
     assert first.returncode == 0, first.stderr
     second = openkvs("user", "create", name, *running.account_args())
@@ -203,7 +180,7 @@ def token_rows(server: ServerProcess) -> list[str]:
 
 
 def test_token_create_prints_a_new_token_that_works(running: ServerProcess) -> None:
-    name = unique_name()
+    name = unique_name("cli")
     first = only_line(openkvs("user", "create", name, *running.account_args()).stdout)
     result = openkvs("token", "create", "--user", name, *running.account_args())
     assert result.returncode == 0, result.stderr
@@ -223,7 +200,7 @@ def test_token_create_for_an_unknown_user_fails(running: ServerProcess) -> None:
 
 
 def test_token_list_shows_ids_but_never_token_values(running: ServerProcess) -> None:
-    name = unique_name()
+    name = unique_name("cli")
     user_token = only_line(openkvs("user", "create", name, *running.account_args()).stdout)
     extra_token = only_line(
         openkvs("token", "create", "--user", name, *running.account_args()).stdout
@@ -242,7 +219,7 @@ def test_token_list_shows_ids_but_never_token_values(running: ServerProcess) -> 
 
 
 def test_token_revoke_makes_the_token_fail_on_the_running_server(running: ServerProcess) -> None:
-    name = unique_name()
+    name = unique_name("cli")
     kept = only_line(openkvs("user", "create", name, *running.account_args()).stdout)
     before = set(token_rows(running))
     doomed = only_line(openkvs("token", "create", "--user", name, *running.account_args()).stdout)

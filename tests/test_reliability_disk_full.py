@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.http_helpers import record_url
 from tests.reliability_process import WrappedServer
 from tests.small_disk import mounted_tmpfs
 
@@ -164,10 +165,6 @@ class Api:
 
     def log_tail(self) -> str:
         return "server log (end):\n" + self.server.log()[-4000:]
-
-
-def record_url(store_id: str, key: str) -> str:
-    return f"{STORES}/{store_id}/records/{key}"
 
 
 def check_reads(api: Api, store_id: str, expected: dict[str, bytes], missing: set[str]) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.http_helpers import list_key_sizes
+from tests.http_helpers import list_key_sizes, owner_client
 from tests.server_process import MakeServer, ServerProcess
 from tests.store_inspection import body_storage
 
@@ -161,12 +161,6 @@ def make_store(client: httpx.Client) -> str:
     assert response.status_code == 201, response.text
     store_id: str = response.json()["data"]["id"]
     return store_id
-
-
-def owner_client(server: ServerProcess) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=120
-    )
 
 
 @pytest.fixture

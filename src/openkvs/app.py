@@ -15,7 +15,13 @@ from typing import Any
 from openkvs.backends.base import Backend
 from openkvs.backends.failures import is_storage_full
 from openkvs.config import Settings
-from openkvs.core.errors import ApiError, invalid_token, storage_full, store_not_found
+from openkvs.core.errors import (
+    ApiError,
+    invalid_token,
+    page_not_found,
+    storage_full,
+    store_not_found,
+)
 from openkvs.core.ids import hash_token, now_ms
 from openkvs.core.rate_limit import RateLimiter
 from openkvs.core.reading import RecordReader
@@ -24,6 +30,7 @@ from openkvs.core.stores import StoreAccess
 from openkvs.http.access_log import AccessLog, RequestFacts
 from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
 from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
+from openkvs.http.graceful_stop import GracefulStop, shutting_down
 from openkvs.http.metrics_export import MetricsExport, schema_worker_metrics
 from openkvs.http.ops_views import HEALTH_ROUTES, OPS_VIEWS, Readiness
 from openkvs.http.request_metrics import RequestMetrics
@@ -37,21 +44,11 @@ MAX_HEADERS = 200
 # so that the client, still sending, gets to read the answer (Ctx.discard_body).
 DISCARD_LIMIT = 64 * 1024 * 1024
 DISCARD_SECONDS = 10.0
-# At shutdown, how long requests cancelled after --shutdown-timeout get to unwind.
-DRAIN_CANCEL_SECONDS = 5.0
 PREFLIGHT_HEADERS = [
     *CORS_HEADERS,
     (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
     (b"access-control-max-age", b"86400"),
 ]
-
-
-def shutting_down() -> ApiError:
-    return ApiError(
-        503,
-        "server-shutting-down",
-        "The server is shutting down and ended this request before answering it; try again.",
-    )
 
 
 def _check_request_shape(scope: dict[str, Any]) -> None:
@@ -72,7 +69,7 @@ def _check_request_shape(scope: dict[str, Any]) -> None:
             raise ApiError(400, "invalid-record-key", "Record key contains invalid character.")
         if path.startswith("/v2/key-value-stores/"):  # a store reference that names nothing
             raise store_not_found()
-        raise ApiError(404, "page-not-found", "The requested page was not found.")
+        raise page_not_found()
 
 
 class OpenKvs:
@@ -98,8 +95,7 @@ class OpenKvs:
         self.access_log: AccessLog | None = None  # started with the app when configured
         self.readiness = Readiness()
         self.requests = RequestMetrics()
-        self._running: set[asyncio.Task[Any]] = set()  # request tasks, for a graceful stop
-        self._stopping: asyncio.TimerHandle | None = None  # set once a stop signal came
+        self.stop = GracefulStop(settings.shutdown_timeout)
         self._answer_lookups = backend.telemetry.cache["answer"]  # [hits, misses]
         self.metrics_export = (
             MetricsExport(
@@ -167,7 +163,7 @@ class OpenKvs:
             self._background.append(asyncio.create_task(self._retention_loop()))
 
     async def shutdown(self) -> None:
-        await self._drain()
+        await self.stop.finish()
         for task in self._background:
             task.cancel()
         await self.schema_workers.close()
@@ -176,38 +172,8 @@ class OpenKvs:
             self.access_log.close()
 
     def begin_stop(self) -> None:
-        """On SIGTERM or SIGINT, once the HTTP server stopped taking connections: requests in
-        flight get --shutdown-timeout to finish, then are cancelled. A second signal cancels
-        them at once. (The HTTP server waits for its connections to end before the lifespan
-        shutdown, so the bound has to come from here.)"""
-        loop = asyncio.get_running_loop()
-        if self._stopping is not None:
-            self._stopping.cancel()
-            self._cancel_running("a second signal")
-            return
-        timeout = self.settings.shutdown_timeout
-        log.info("stopping: %d requests in flight, waiting up to %g s", len(self._running), timeout)
-        self._stopping = loop.call_later(timeout, self._cancel_running, f"{timeout:g} s")
-
-    def _cancel_running(self, after: str) -> None:
-        """Cancel every request still running: an upload cancelled before its commit is not
-        stored, its temporary body removed; a write already handed to the writer is committed
-        when the backend closes."""
-        late = list(self._running)
-        for task in late:
-            task.cancel()
-        if late:
-            log.warning("stopping: %d requests cancelled after %s", len(late), after)
-
-    async def _drain(self) -> None:
-        """Lifespan shutdown: whatever still runs (normally nothing) is cancelled and given a
-        moment to unwind before the backend closes."""
-        if self._stopping is not None:
-            self._stopping.cancel()
-        late = list(self._running)
-        if late:
-            self._cancel_running("the server stopped")
-            await asyncio.wait(late, timeout=DRAIN_CANCEL_SECONDS)
+        """A stop signal came (serving.py): see http/graceful_stop.py."""
+        self.stop.begin()
 
     async def _retention_loop(self) -> None:
         retention = self.settings.unnamed_retention or 0
@@ -227,7 +193,7 @@ class OpenKvs:
         requests.in_flight += 1
         task = asyncio.current_task()
         if task is not None:
-            self._running.add(task)
+            self.stop.running.add(task)
         try:
             memo = self.memo
             mkey = None
@@ -248,7 +214,7 @@ class OpenKvs:
             except ClientDisconnected:
                 status = 499
             except asyncio.CancelledError:
-                if self._stopping is None or task is None or ctx.started:
+                if not self.stop.stopping or task is None or ctx.started:
                     raise
                 task.uncancel()  # cancelled by the stop: answered, not propagated
                 status = 503
@@ -259,7 +225,7 @@ class OpenKvs:
         finally:
             requests.in_flight -= 1
             if task is not None:
-                self._running.discard(task)
+                self.stop.running.discard(task)
 
     def _note(self, ctx: Ctx, status: int, started: float) -> None:
         """Count the answered request for /metrics and write its access-log line."""

@@ -237,7 +237,7 @@ main.add_command(check)
     **env("METRICS_TOKEN"),
 )
 def serve(**options: Any) -> None:
-    """Start the server on the embedded store."""
+    """Start the server: on the embedded store in --data-dir, or scale-out with --database-url."""
     settings = Settings(**options)
     run_server(settings)
 

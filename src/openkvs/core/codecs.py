@@ -72,7 +72,6 @@ class _ZlibDecoder:
         self._gzip = encoding == "gzip"
         self._pending = b""  # deflate only: bytes held until the wrapper can be sniffed
         self._obj: zlib._Decompress | None = zlib.decompressobj(31) if self._gzip else None
-        self._seen_output_or_input = False
 
     def _start_deflate(self, head: bytes) -> zlib._Decompress:
         cmf, flg = head[0], head[1]

@@ -40,6 +40,18 @@ def store_not_found() -> ApiError:
     return ApiError(404, "record-not-found", "Key-value store was not found.")
 
 
+def page_not_found() -> ApiError:
+    return ApiError(404, "page-not-found", "The requested page was not found.")
+
+
+def store_name_taken(name: object) -> ApiError:
+    return ApiError(400, "name-not-unique", f'You already have a key-value store named "{name}".')
+
+
+def username_taken(username: str) -> ApiError:
+    return ApiError(400, "name-not-unique", f'Username "{username}" is taken.')
+
+
 def record_not_found() -> ApiError:
     return ApiError(404, "record-not-found", "Record was not found.")
 

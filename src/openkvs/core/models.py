@@ -93,7 +93,3 @@ class WriteCondition:
 
     if_match: list[str] | None = None
     if_none_match: list[str] | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.if_match is None and self.if_none_match is None

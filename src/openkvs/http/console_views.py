@@ -15,7 +15,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import page_not_found
 from openkvs.http.context import Ctx
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ async def console_page(app: OpenKvs, ctx: Ctx) -> None:
     if folder == "assets":
         asset = ASSETS.get(name)
         if asset is None:
-            raise ApiError(404, "page-not-found", "The requested page was not found.")
+            raise page_not_found()
         data, kind, etag = asset
         headers = [
             (b"etag", etag),

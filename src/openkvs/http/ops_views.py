@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import ApiError, page_not_found
 from openkvs.http.context import Ctx
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ async def health_ready(app: OpenKvs, ctx: Ctx) -> None:
 async def metrics(app: OpenKvs, ctx: Ctx) -> None:
     _only_get(ctx)
     if app.metrics_export is None:
-        raise ApiError(404, "page-not-found", "The requested page was not found.")
+        raise page_not_found()
     wanted = app.settings.metrics_token
     if wanted:
         scheme, _, given = ctx.headers.get("authorization", "").partition(" ")

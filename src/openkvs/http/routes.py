@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import ApiError, page_not_found
 from openkvs.http import (
     console_views,
     key_views,
@@ -57,7 +57,7 @@ class Endpoint:
 
 
 async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    raise ApiError(404, "page-not-found", "The requested page was not found.")
+    raise page_not_found()
 
 
 def build_router(app: OpenKvs) -> Router:

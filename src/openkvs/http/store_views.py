@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from openkvs.backends.base import UNSET
 from openkvs.core import validation as v
-from openkvs.core.errors import ApiError, invalid_parameter, token_not_provided
+from openkvs.core.errors import ApiError, invalid_parameter, store_not_found, token_not_provided
 from openkvs.core.models import Store
 from openkvs.core.stores import Grant
 from openkvs.http.context import Ctx
@@ -105,7 +105,7 @@ async def update_store(app: OpenKvs, ctx: Ctx) -> None:
         title=changes.get("title", UNSET),
     )
     if updated is None:
-        raise ApiError(404, "record-not-found", "Key-value store was not found.")
+        raise store_not_found()
     await ctx.json(200, {"data": store_json(updated, app.public_base, True)})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from openkvs.backends.embedded.read_cache import ACCOUNTS_POLL_SECONDS, MISSING
 from openkvs.backends.embedded.state import After, EmbeddedState
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import username_taken
 from openkvs.core.ids import now_ms, random_id
 from openkvs.core.models import TokenInfo, User
 
@@ -31,7 +31,7 @@ class AccountRows(EmbeddedState):
                     (user.id, user.username, user.created_at),
                 )
             except sqlite3.IntegrityError:
-                raise ApiError(400, "name-not-unique", f'Username "{username}" is taken.') from None
+                raise username_taken(username) from None
             return user
 
         result: User = await self._writer.run(op)

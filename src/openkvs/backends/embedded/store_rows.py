@@ -9,7 +9,7 @@ from typing import Any
 from openkvs.backends.base import UNSET
 from openkvs.backends.embedded.state import After, EmbeddedState
 from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from_row
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import store_name_taken
 from openkvs.core.ids import new_secret, now_ms, random_id
 from openkvs.core.models import Store
 
@@ -105,11 +105,7 @@ class StoreRows(EmbeddedState):
                     (*changes.values(), now_ms(), store_id),
                 )
             except sqlite3.IntegrityError:
-                raise ApiError(
-                    400,
-                    "name-not-unique",
-                    f'You already have a key-value store named "{changes.get("name")}".',
-                ) from None
+                raise store_name_taken(changes.get("name")) from None
             return cur.rowcount > 0
 
         if not await self._writer.run(op):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from openkvs.backends.scaleout.state import ScaleOutState
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import username_taken
 from openkvs.core.ids import now_ms, random_id
 from openkvs.core.models import TokenInfo, User
 
@@ -29,7 +29,7 @@ class AccountRows(ScaleOutState):
                 user.created_at,
             )
         except asyncpg.UniqueViolationError:
-            raise ApiError(400, "name-not-unique", f'Username "{username}" is taken.') from None
+            raise username_taken(username) from None
         return user
 
     async def _user(self, where: str, arg: str) -> User | None:

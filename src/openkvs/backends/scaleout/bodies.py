@@ -40,9 +40,6 @@ class ObjectBody:
         self._heartbeat_s = heartbeat_s
         self._touched = 0.0
 
-    def describe(self, content_type: str, encoding: str | None) -> None:
-        self.content_type, self.encoding = content_type, encoding
-
     async def _register(self) -> None:
         self.object = secrets.token_hex(16)
         await self._pool.execute(

@@ -10,7 +10,7 @@ import asyncpg
 from openkvs.backends.base import UNSET
 from openkvs.backends.scaleout.state import ScaleOutState
 from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from_row
-from openkvs.core.errors import ApiError
+from openkvs.core.errors import store_name_taken
 from openkvs.core.ids import new_secret, now_ms, random_id
 from openkvs.core.models import Store
 
@@ -87,11 +87,7 @@ class StoreRows(ScaleOutState):
                 *changes.values(),
             )
         except asyncpg.UniqueViolationError:
-            raise ApiError(
-                400,
-                "name-not-unique",
-                f'You already have a key-value store named "{changes.get("name")}".',
-            ) from None
+            raise store_name_taken(changes.get("name")) from None
         if status.endswith(" 0"):
             return None
         return await self.store_by_id(store_id)
