@@ -42,6 +42,10 @@ class RequestMetrics:
         self.in_flight = 0  # requests begun and not yet answered
         self.uploads_in_flight = 0  # record writes whose body is still arriving or being stored
 
+    def numbers(self, route: str, method: str) -> RouteNumbers:
+        """The numbers of one route and method, for a caller that counts into them directly."""
+        return self._routes.setdefault((route, method), RouteNumbers())
+
     def observe(
         self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
     ) -> None:
