@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from openkvs.backends.embedded.blobs import HOLD_FILE
+from openkvs.backends.embedded.backend import server_running
+from openkvs.backends.embedded.blobs import HOLD_FILE, fsync_dir
 from openkvs.maintenance.check_embedded import check_data_dir
 from openkvs.maintenance.data_dir import (
     DB_FILE,
@@ -40,7 +41,6 @@ from openkvs.maintenance.data_dir import (
     fsync_tree,
     link_or_copy,
     require_store,
-    server_running,
 )
 
 BACKUP_PAGES = -1  # the whole database in one step: one consistent snapshot
@@ -181,12 +181,4 @@ def _replace(work: Path, final: Path) -> None:
     if final.exists():
         final.rmdir()  # empty (checked before)
     os.rename(work, final)
-    _fsync_dir(final.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(final.parent)

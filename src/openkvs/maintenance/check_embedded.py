@@ -14,11 +14,11 @@ import os
 import sqlite3
 from pathlib import Path
 
+from openkvs.backends.embedded.backend import server_running
 from openkvs.maintenance.data_dir import (
     body_file,
     listed_body_files,
     require_store,
-    server_running,
 )
 from openkvs.maintenance.findings import Findings
 

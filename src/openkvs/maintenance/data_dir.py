@@ -4,10 +4,11 @@ a server holds it, and copying files into another directory."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import shutil
 from pathlib import Path
+
+from openkvs.backends.embedded.blobs import fsync_dir
 
 DB_FILE = "openkvs.db"
 
@@ -21,21 +22,6 @@ def require_store(data_dir: Path) -> Path:
     if not db.is_file():
         raise MaintenanceError(f"{data_dir} holds no openkvs store (no {DB_FILE} in it)")
     return db
-
-
-def server_running(data_dir: Path) -> bool:
-    """Whether an `openkvs serve` process holds `data_dir` (it keeps `lock` locked)."""
-    lock = data_dir / "lock"
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def body_file(data_dir: Path, blob: str) -> Path | None:
@@ -86,8 +72,4 @@ def fsync_file(path: Path) -> None:
 def fsync_tree(root: Path) -> None:
     """Every directory under `root` (and `root`) flushed: their entries survive a power loss."""
     for directory, _, _ in os.walk(root):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(Path(directory))

@@ -33,6 +33,21 @@ READY_TIMEOUT = 2.0  # seconds the writer gets to answer a readiness check
 READY_MIN_FREE_BYTES = 1024 * 1024
 
 
+def server_running(data_dir: Path) -> bool:
+    """Whether an `openkvs serve` process holds `data_dir` (it keeps `lock` locked)."""
+    lock = data_dir / "lock"
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
     def __init__(self, data_dir: Path, durability: str = "strict", inline_threshold: int = 65536):
         self.data_dir = data_dir
@@ -90,14 +105,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self._lock_fd = fd
 
     def _server_running(self) -> bool:
-        fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return server_running(self.data_dir)
 
     def _recover(self) -> None:
         """Finish what a crash interrupted: publish committed blobs, remove uncommitted ones."""
