@@ -14,6 +14,7 @@ from bench.workloads import (
     OPENKVS,
     OPENKVS_NOLOG,
     OPENKVS_NOMETRICS,
+    OPENKVS_SCALEOUT,
     P50,
     P99,
     REQ_S,
@@ -128,13 +129,16 @@ def targets(data: ReportInput) -> list[Target]:
         unit: str,
         at_most: bool = False,
         with_floor: bool = True,
+        mine_system: str = OPENKVS,
+        other_wid: str | None = None,
     ) -> None:
-        """openkvs's median over `other`'s; `with_floor`: the floor's over `other`'s beside it
-        (meaningless when `other` is openkvs itself with another flag)."""
-        if wid not in chosen:
+        """`mine_system`'s median over `other`'s (in `other_wid`, by default the same workload);
+        `with_floor`: the floor's over `other`'s beside it (meaningless when `other` is openkvs
+        itself with another flag)."""
+        if wid not in chosen or (other_wid or wid) not in chosen:
             return
-        mine = median(runs, wid, OPENKVS, metric)
-        theirs = median(runs, wid, other, metric)
+        mine = median(runs, wid, mine_system, metric)
+        theirs = median(runs, other_wid or wid, other, metric)
         floor = median(runs, wid, FLOOR, metric) if with_floor else None
         ratio = mine / theirs if mine is not None and theirs else None
         ok = None if ratio is None else (ratio <= goal if at_most else ratio >= goal)
@@ -190,6 +194,31 @@ def targets(data: ReportInput) -> list[Target]:
     limit_target("W7", UP, 100, "W7 upload", "MiB/s", at_most=False)
     limit_target("W7", DOWN, 100, "W7 download", "MiB/s", at_most=False)
     limit_target("W7", RSS, 100, "W7 server RSS growth", "MiB", at_most=True)
+
+    # One scale-out node against the object store beneath it, and against itself spread out.
+    def node_target(
+        wid: str, metric: Metric, goal: float, name: str, unit: str, other: str = SEAWEEDFS
+    ) -> None:
+        other_wid = "S4" if other == OPENKVS_SCALEOUT else None
+        ratio_target(
+            wid,
+            metric,
+            other,
+            goal,
+            name,
+            unit,
+            with_floor=False,
+            mine_system=OPENKVS_SCALEOUT,
+            other_wid=other_wid,
+        )
+
+    node_target("S1", REQ_S, 1, "S1 scale-out GET 1 KiB vs SeaweedFS", "req/s")
+    node_target("S2", REQ_S, 1, "S2 scale-out GET 1 KiB, random keys vs SeaweedFS", "req/s")
+    node_target("S3", REQ_S, 1, "S3 scale-out PUT 1 KiB, one store vs SeaweedFS", "req/s")
+    name = "S3 scale-out PUT 1 KiB, one store vs 64 stores (S4)"
+    node_target("S3", REQ_S, 0.8, name, "req/s", other=OPENKVS_SCALEOUT)
+    node_target("S5", MIB_S, 0.8, "S5 scale-out GET 1 MiB vs SeaweedFS", "MiB/s")
+    node_target("S6", MIB_S, 0.8, "S6 scale-out PUT 1 MiB vs SeaweedFS", "MiB/s")
     if "W7" in chosen:
         w7 = [r for r in runs if r.workload == "W7"]
         bad = [r for r in w7 if any("DIFFERS" in n for n in r.notes)]
@@ -204,6 +233,44 @@ def targets(data: ReportInput) -> list[Target]:
             )
         )
     return out
+
+
+def cost_section(data: ReportInput) -> list[str]:
+    """What one request costs the scale-out node, PostgreSQL and SeaweedFS (medians)."""
+    from bench.scaleout import COSTS
+
+    rows = []
+    for workload in data.workloads:
+        if OPENKVS_SCALEOUT not in workload.systems:
+            continue
+        counted = [
+            r.requests / data.duration
+            for r in data.runs
+            if r.workload == workload.wid and r.system == OPENKVS_SCALEOUT and r.problem is None
+            if r.requests
+        ]
+        rate = statistics.median(counted) if counted else None
+        cells = [workload.wid, fmt(REQ_S, rate)]
+        for key, _ in COSTS:
+            value = median(data.runs, workload.wid, OPENKVS_SCALEOUT, Metric(key, key, False))
+            cells.append("n/a" if value is None else f"{value:,.1f}")
+        rows.append(cells)
+    if not rows:
+        return []
+    return [
+        "## Scale-out: cost per request",
+        "",
+        "For each scale-out workload, medians over its runs on the node: the PostgreSQL "
+        "statements the node sent per request (its `/metrics`, `openkvs_db_query_seconds_count`; "
+        "BEGIN and COMMIT count), and the CPU time per request of the node, of PostgreSQL (the "
+        "postmaster and every backend) and of SeaweedFS (`weed mini`: master, volume, filer and "
+        "S3 gateway in one process), read from /proc before and after each run. A deployment of "
+        "N nodes needs about N times the node's CPU per request for the same load, and "
+        "PostgreSQL's and the object store's CPU per request once, whatever N is.",
+        "",
+        *_table(["Workload", "req/s", *(label for _, label in COSTS)], rows),
+        "",
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -338,7 +405,7 @@ def render(data: ReportInput) -> str:
     ]
     header = ["Target", "openkvs", "Yardstick", "Ratio", "Goal", "Result", "Floor"]
     lines += _table(header, target_rows)
-    lines += ["", *floor_section(data), "## Results", ""]
+    lines += ["", *floor_section(data), *cost_section(data), "## Results", ""]
     if data.failures:
         lines += ["Failures:", "", *(f"- {f}" for f in data.failures), ""]
     for workload in data.workloads:

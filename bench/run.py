@@ -15,10 +15,13 @@ import time
 import traceback
 from pathlib import Path
 
+from tests.services import stop_all as stop_services
+
 from bench.large import make_file
 from bench.populate import ensure_key_store
 from bench.procs import BenchError, ProcGroup, exit_on_signals, group_pids, listening_ports
 from bench.report import ReportInput, render
+from bench.scaleout import start_scaleout
 from bench.systems import Floor, Nginx, OpenKvs, SeaweedFS
 from bench.tools import REPO, ensure_apt_tools, flush_page_cache, machine, versions
 from bench.workloads import (
@@ -28,6 +31,7 @@ from bench.workloads import (
     OPENKVS,
     OPENKVS_NOLOG,
     OPENKVS_NOMETRICS,
+    OPENKVS_SCALEOUT,
     RUN_ORDER,
     SEAWEEDFS,
     WORKLOADS,
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     needed = {s for w in args.workloads for s in w.systems if w.wid not in ("W6", "W7")}
     if selected & {"W7"}:
         needed.add(OPENKVS)
+    if OPENKVS_SCALEOUT in needed:
+        needed.add(SEAWEEDFS)  # beneath the node
     started_at = machine()  # load average at the start of the run
     print(f"load average at start: {started_at.loadavg}", flush=True)
 
@@ -182,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             weed.start()
             ctx.systems[SEAWEEDFS] = weed
             notes.append(_check_weed_listeners(weed))
+        if OPENKVS_SCALEOUT in needed:
+            start_scaleout(group, ctx, work_dir, configs)
         if NGINX in needed:
             nginx = Nginx(group, work_dir / "nginx")
             nginx.start()
@@ -200,7 +208,15 @@ def main(argv: list[str] | None = None) -> int:
             ctx,
             [
                 s
-                for s in (OPENKVS, OPENKVS_NOLOG, OPENKVS_NOMETRICS, SEAWEEDFS, NGINX, FLOOR)
+                for s in (
+                    OPENKVS,
+                    OPENKVS_NOLOG,
+                    OPENKVS_NOMETRICS,
+                    OPENKVS_SCALEOUT,
+                    SEAWEEDFS,
+                    NGINX,
+                    FLOOR,
+                )
                 if s in ctx.systems
             ],
         )
@@ -236,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         group.stop_all()
+        stop_services()
         shutil.rmtree(work_dir, ignore_errors=True)
 
     data = ReportInput(

@@ -88,15 +88,14 @@ class OpenKvs(System):
             HOST,
             "--port",
             str(self.port),
-            "--data-dir",
-            str(self.data_dir),
             "--token",
             TOKEN,
+            *self.storage_flags(),
             *self.flags,
         ]
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         # No OPENKVS_* setting of the calling shell may change what is measured.
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENKVS_")}
+        env.update(self.extra_env())
         self.proc = self.group.spawn(self.name, command, self.root / "server.log", env=env)
 
         def ready() -> bool:
@@ -105,6 +104,14 @@ class OpenKvs(System):
 
         wait_until("answer on /v2/users/me", ready, self.proc)
         self.store_id = store_id or self.create_store(STORE_NAME)
+
+    def storage_flags(self) -> list[str]:
+        """Where the records live: the embedded store in `data_dir`."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return ["--data-dir", str(self.data_dir)]
+
+    def extra_env(self) -> dict[str, str]:
+        return {}
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKEN}"}

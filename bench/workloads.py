@@ -8,11 +8,15 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import random_records
 from bench.procs import BenchError, http_request
 from bench.systems import OpenKvs, System
 from bench.wrk import WrkResult, run_wrk
+
+if TYPE_CHECKING:
+    from bench.scaleout import Meter
 
 KiB = 1024
 MiB = 1024 * 1024
@@ -24,6 +28,8 @@ OPENKVS_NOLOG = "openkvs-nolog"
 # The same with --no-metrics, likewise for the target "metrics on vs off".
 OPENKVS_NOMETRICS = "openkvs-nometrics"
 SEAWEEDFS = "SeaweedFS"
+# One scale-out node (PostgreSQL and SeaweedFS beneath it): S1..S6, against SeaweedFS alone.
+OPENKVS_SCALEOUT = "openkvs-scaleout"
 NGINX = "nginx"
 FLOOR = "floor"
 
@@ -71,7 +77,9 @@ class Context:
     w7_bytes: int = 0
     w7_file: Path | None = None
     w7_sha256: str = ""
-    w8_filled: set[str] = field(default_factory=set)  # systems holding W8's records
+    w8_filled: set[str] = field(default_factory=set)  # systems holding W8's (and S2's) records
+    meter: Meter | None = None  # the scale-out node's costs (bench/scaleout.py)
+    s4_stores: list[str] = field(default_factory=list)  # S4's stores on the node
 
 
 RunFn = Callable[[Context, str, int], Run]
@@ -94,7 +102,7 @@ def payload(size: int) -> bytes:
     return random.Random(size).randbytes(size)
 
 
-def _from_wrk(wid: str, system: str, rnd: int, res: WrkResult, values: dict[str, float]) -> Run:
+def from_wrk(wid: str, system: str, rnd: int, res: WrkResult, values: dict[str, float]) -> Run:
     return Run(
         wid,
         system,
@@ -128,7 +136,7 @@ def get_workload(wid: str, size: int, connections: int, mode: str) -> RunFn:
             values = {MIB_S.key: res.rps * size / MiB}
         else:
             values = {P50.key: res.p50_ms, P99.key: res.p99_ms}
-        return _from_wrk(wid, system_name, rnd, res, values)
+        return from_wrk(wid, system_name, rnd, res, values)
 
     return run
 
@@ -149,24 +157,27 @@ def put_workload(wid: str, size: int, connections: int, mode: str) -> RunFn:
         )
         value = res.rps if mode == "rps" else res.rps * size / MiB
         metric = REQ_S if mode == "rps" else MIB_S
-        return _from_wrk(wid, system_name, rnd, res, {metric.key: value})
+        return from_wrk(wid, system_name, rnd, res, {metric.key: value})
 
     return run
 
 
 def fill_random_records(ctx: Context, system_name: str) -> str:
-    """W8's preparation: its 10,000 records written to the system and a sample read back."""
-    print(f"W8: writing {random_records.COUNT:,} records to {system_name}...", flush=True)
+    """W8's (and S2's) preparation: 10,000 records written to the system, a sample read back;
+    once per system."""
+    if system_name in ctx.w8_filled:
+        return ""
+    print(f"writing {random_records.COUNT:,} records to {system_name}...", flush=True)
     done = random_records.fill(ctx.systems[system_name])
     ctx.w8_filled.add(system_name)
-    print(f"W8: {done.describe()}", flush=True)
-    return f"W8 fill, {done.describe()}; not measured"
+    print(done.describe(), flush=True)
+    return f"Random-key records (W8, S2), {done.describe()}; not measured"
 
 
-def random_gets(ctx: Context, system_name: str, rnd: int) -> Run:
-    """W8: GET a record drawn at random among 10,000 (lua/get_random.lua), 64 connections."""
+def random_gets(ctx: Context, system_name: str, rnd: int, wid: str = "W8") -> Run:
+    """W8 (S2): GET a record drawn at random among 10,000 (lua/get_random.lua), 64 connections."""
     if system_name not in ctx.w8_filled:
-        raise BenchError("W8: the system's records were not written")
+        raise BenchError(f"{wid}: the system's records were not written")
     system = ctx.systems[system_name]
     res = run_wrk(
         system.base_url + "/",
@@ -182,7 +193,7 @@ def random_gets(ctx: Context, system_name: str, rnd: int) -> Run:
             str(rnd),
         ],
     )
-    return _from_wrk("W8", system_name, rnd, res, {REQ_S.key: res.rps})
+    return from_wrk(wid, system_name, rnd, res, {REQ_S.key: res.rps})
 
 
 def keys_page(ctx: Context, system_name: str, rnd: int) -> Run:
@@ -212,7 +223,7 @@ def keys_page(ctx: Context, system_name: str, rnd: int) -> Run:
         script_args=[server.keys_path(), str(count), fmt, "1000"],
         latency=True,
     )
-    return _from_wrk("W6", system_name, rnd, res, {P50.key: res.p50_ms, P99.key: res.p99_ms})
+    return from_wrk("W6", system_name, rnd, res, {P50.key: res.p50_ms, P99.key: res.p99_ms})
 
 
 def large_record(ctx: Context, system_name: str, rnd: int) -> Run:
@@ -220,6 +231,30 @@ def large_record(ctx: Context, system_name: str, rnd: int) -> Run:
 
     return run_large(ctx, system_name, rnd)
 
+
+def costed(inner: RunFn) -> RunFn:
+    """`inner`, and on the scale-out node what its requests cost (bench/scaleout.py)."""
+
+    def run(ctx: Context, system_name: str, rnd: int) -> Run:
+        meter = ctx.meter if system_name == OPENKVS_SCALEOUT else None
+        if meter is None:
+            return inner(ctx, system_name, rnd)
+        before = meter.sample()
+        return meter.charge(before, inner(ctx, system_name, rnd))
+
+    return run
+
+
+def random_puts(wid: str, stores: int) -> RunFn:
+    def run(ctx: Context, system_name: str, rnd: int) -> Run:
+        from bench.scaleout import random_puts
+
+        return random_puts(wid, stores, ctx, system_name, rnd)
+
+    return run
+
+
+SCALEOUT = (OPENKVS_SCALEOUT, SEAWEEDFS)
 
 WORKLOADS: list[Workload] = [
     Workload(
@@ -279,6 +314,50 @@ WORKLOADS: list[Workload] = [
         random_gets,
         prepare=fill_random_records,
     ),
+    Workload(
+        "S1",
+        "scale-out: GET a 1 KiB record (one key), 64 connections",
+        SCALEOUT,
+        (REQ_S,),
+        costed(get_workload("S1", KiB, 64, "rps")),
+    ),
+    Workload(
+        "S2",
+        "scale-out: GET a 1 KiB record drawn at random from 10,000 keys, 64 connections",
+        SCALEOUT,
+        (REQ_S,),
+        costed(lambda ctx, name, rnd: random_gets(ctx, name, rnd, "S2")),
+        prepare=fill_random_records,
+    ),
+    Workload(
+        "S3",
+        "scale-out: PUT 1 KiB to a key drawn at random from 10,000, one store, 64 connections",
+        SCALEOUT,
+        (REQ_S,),
+        costed(random_puts("S3", 1)),
+    ),
+    Workload(
+        "S4",
+        "scale-out: PUT 1 KiB to a key drawn at random from 10,000 in one of 64 stores, "
+        "64 connections",
+        (OPENKVS_SCALEOUT,),
+        (REQ_S,),
+        costed(random_puts("S4", 64)),
+    ),
+    Workload(
+        "S5",
+        "scale-out: GET a 1 MiB record, 16 connections",
+        SCALEOUT,
+        (MIB_S,),
+        costed(get_workload("S5", MiB, 16, "mib_s")),
+    ),
+    Workload(
+        "S6",
+        "scale-out: PUT 1 MiB records to distinct keys, 16 connections",
+        SCALEOUT,
+        (MIB_S,),
+        costed(put_workload("S6", MiB, 16, "mib_s")),
+    ),
 ]
 
 BY_ID = {w.wid: w for w in WORKLOADS}
@@ -294,4 +373,4 @@ def rotation(systems: Sequence[str], rnd: int) -> list[str]:
 # every round: latency first, then reads (W8, random keys, beside W1, one key), then writes. For
 # a minute or more after W4's gigabytes, this machine's tail latency is worse for every server
 # (docs/performance.md, "Tail latency"), which W5 measured when it ran after W4 in every round.
-RUN_ORDER = ("W5", "W1", "W8", "W3", "W6", "W2", "W4", "W7")
+RUN_ORDER = ("W5", "W1", "W8", "W3", "W6", "W2", "W4", "W7", "S1", "S2", "S5", "S3", "S4", "S6")

@@ -781,3 +781,11 @@ def postgres() -> Postgres:
 def seaweedfs() -> SeaweedFS:
     """The session's SeaweedFS S3 server, started (with PostgreSQL) on first use."""
     return start_all()[1]
+
+
+def own_postgres() -> Postgres:
+    """A PostgreSQL cluster of its own (not the session's), started now, with default settings
+    but max_connections (bench/scaleout.py measures a node on it); stopped with stop_all()."""
+    service = _prepare_postgres()
+    _bring_up([(service, _launch_postgres, _wait_postgres)])
+    return service

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
+from collections.abc import Callable
 
+import httpx
 import pytest
 
+from tests.cli_process import openkvs
 from tests.http_helpers import (
     STORES,
     assert_error,
@@ -98,3 +102,112 @@ def test_counters_add_up_over_the_nodes(nodes: tuple[ServerProcess, ServerProces
                 break
             time.sleep(0.1)
         assert counts == [(2, 3), (2, 3)]
+
+
+# node_cache.py: a node keeps tokens, users and stores in memory; a change made anywhere must stop
+# working on every node within this bound (immediately in practice: PostgreSQL announces it).
+CHANGE_BOUND_S = 1.0
+# A busy test machine's own delay in asking, on top of the bound.
+ASKING_SLACK_S = 0.5
+
+
+def seconds_until(answer: Callable[[], int], wanted: int) -> float:
+    """Ask until the answer's status is `wanted`; the seconds that took (fails after the bound)."""
+    started = time.monotonic()
+    while True:
+        status = answer()
+        elapsed = time.monotonic() - started
+        if status == wanted:
+            return elapsed
+        assert elapsed < CHANGE_BOUND_S + ASKING_SLACK_S, f"still {status} after {elapsed:.2f} s"
+        time.sleep(0.01)
+
+
+def test_a_token_revoked_anywhere_is_refused_by_every_node_within_the_bound(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, second = nodes
+    username = "u" + uuid.uuid4().hex[:10]
+    first.create_user(username)
+    made = openkvs("token", "create", "--user", username, *first.account_args())
+    assert made.returncode == 0, made.stderr
+    token, token_id = made.stdout.strip(), made.stderr.split("created token ")[1].split()[0]
+    me = {"Authorization": f"Bearer {token}"}
+    with owner_client(first) as a, owner_client(second) as b:
+        for _ in range(3):  # each node has looked the token up, and keeps it
+            for client in (a, b):
+                assert client.get("/v2/users/me", headers=me).status_code == 200
+        revoked = openkvs("token", "revoke", token_id, *first.account_args())
+        assert revoked.returncode == 0, revoked.stderr
+        for client in (b, a):
+            took = seconds_until(
+                lambda c=client: c.get("/v2/users/me", headers=me).status_code, 401
+            )
+            print(f"revoked token refused by {client.base_url} after {took:.3f} s")
+        assert_error(b.get("/v2/users/me", headers=me), 401, "invalid-token")
+
+
+def test_a_store_made_restricted_on_one_node_is_refused_by_the_other_within_the_bound(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, second = nodes
+    with owner_client(first) as a, httpx.Client(base_url=second.url, timeout=60) as anonymous:
+        sid = create_store(a)["id"]
+        put_record(a, sid, "k", b"public")
+        changed = a.put(f"{STORES}/{sid}", json={"generalAccess": "ANYONE_WITH_ID_CAN_READ"})
+        assert changed.status_code == 200, changed.text
+        for _ in range(3):  # the second node serves it to anyone, and keeps the store
+            assert anonymous.get(record_url(sid, "k")).content == b"public"
+        changed = a.put(f"{STORES}/{sid}", json={"generalAccess": "RESTRICTED"})
+        assert changed.status_code == 200, changed.text
+        took = seconds_until(lambda: anonymous.get(record_url(sid, "k")).status_code, 403)
+        print(f"restricted store refused by the other node after {took:.3f} s")
+        assert_error(anonymous.get(record_url(sid, "k")), 403)
+
+
+def test_a_rename_on_one_node_is_seen_by_the_other_within_the_bound(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, second = nodes
+    with owner_client(first) as a, owner_client(second) as b:
+        old, new = unique_name(), unique_name()
+        sid = create_store(a, old)["id"]
+        put_record(a, sid, "k", b"v")
+        for _ in range(3):  # the second node finds the store by its name, and keeps it
+            assert b.get(record_url(f"~{old}", "k")).content == b"v"
+        assert a.put(f"{STORES}/{sid}", json={"name": new}).status_code == 200
+        took = seconds_until(lambda: b.get(record_url(f"~{old}", "k")).status_code, 404)
+        print(f"old name unknown to the other node after {took:.3f} s")
+        assert b.get(record_url(f"~{new}", "k")).content == b"v"
+        # The name is free again, for a new store, on either node.
+        again = create_store(b, old)["id"]
+        assert again != sid
+        assert_error(a.get(record_url(f"~{old}", "k")), 404, "record-not-found")
+
+
+def statements_sent(client: httpx.Client) -> float:
+    """The PostgreSQL statements a node has sent so far (its /metrics)."""
+    text = client.get("/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("openkvs_db_query_seconds_count")
+    )
+
+
+def test_a_small_get_asks_the_database_for_the_record_alone(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    first, _ = nodes
+    gets = 50
+    with owner_client(first) as a:
+        sid = create_store(a)["id"]
+        put_record(a, sid, "k", b"v")
+        assert a.get(record_url(sid, "k")).content == b"v"  # token and store now kept
+        before = statements_sent(a)
+        for _ in range(gets):
+            assert a.get(record_url(sid, "k")).content == b"v"
+        sent = statements_sent(a) - before
+    # One statement per GET, plus what the node's background loops sent meanwhile (the stats:
+    # a few a second); asking for the token and the store too would be 3 per GET.
+    assert gets <= sent <= gets + 20, sent

@@ -27,10 +27,14 @@ def etag_matches(tags: list[str], etag: str | None) -> bool:
     return "*" in tags or etag in tags
 
 
+IF_MATCH_FAILED = "If-Match does not match the record's current ETag."
+IF_NONE_MATCH_FAILED = "If-None-Match matches the record's current ETag."
+
+
 def check_write_condition(condition: WriteCondition, current_etag: str | None) -> None:
     """Raise 412 when the record's current state does not satisfy the request's condition."""
     if condition.if_match is not None and not etag_matches(condition.if_match, current_etag):
-        raise precondition_failed("If-Match does not match the record's current ETag.")
+        raise precondition_failed(IF_MATCH_FAILED)
     none_match = condition.if_none_match
     if none_match is not None and etag_matches(none_match, current_etag):
-        raise precondition_failed("If-None-Match matches the record's current ETag.")
+        raise precondition_failed(IF_NONE_MATCH_FAILED)

@@ -42,15 +42,18 @@ class AccountRows(ScaleOutState):
         return await self._user("id", user_id)
 
     async def user_by_username(self, username: str) -> User | None:
-        return await self._user("username", username)
+        return await self.users_by_name.get(username, lambda: self._user("username", username))
 
     async def user_by_token_hash(self, token_hash: str) -> User | None:
-        row = await self.pool.fetchrow(
-            "SELECT u.id, u.username, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.hash = $1 AND NOT t.revoked",
-            token_hash,
-        )
-        return User(*row) if row else None
+        async def fetch() -> User | None:
+            row = await self.pool.fetchrow(
+                "SELECT u.id, u.username, u.created_at FROM tokens t "
+                "JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND NOT t.revoked",
+                token_hash,
+            )
+            return User(*row) if row else None
+
+        return await self.users_by_token.get(token_hash, fetch)
 
     async def add_token(self, user_id: str, token_hash: str, name: str) -> TokenInfo:
         token_id = random_id()

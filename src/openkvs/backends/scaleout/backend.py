@@ -11,6 +11,7 @@ from openkvs.backends.background import BackgroundWork
 from openkvs.backends.base import ChangeWatcher, StorageTotals
 from openkvs.backends.scaleout.accounts import AccountRows
 from openkvs.backends.scaleout.migrations import migrate
+from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
 from openkvs.backends.scaleout.record_rows import RecordRows
 from openkvs.backends.scaleout.store_rows import StoreRows
@@ -19,7 +20,12 @@ from openkvs.backends.stats_buffer import StatsBuffer
 from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.scaleout")
+FOLD_INTERVAL = 1.0  # seconds between folds of the writes' stats deltas (store_rows.py)
 READY_TIMEOUT = 2.0  # seconds the database and the bucket get to answer a readiness check
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (see `start`)."""
 
 
 class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
@@ -40,6 +46,11 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self.stats = StatsBuffer()
         self.telemetry = Telemetry("scaleout")
         self._tasks: list[asyncio.Task[None]] = []
+        self.cache = NodeCache(database_url)
+        self.users_by_token = Kept(self.cache)
+        self.users_by_name = Kept(self.cache)
+        self.stores_by_id = Kept(self.cache)
+        self.stores_by_name = Kept(self.cache)
 
     async def start(self, serve: bool = True) -> None:
         self.pool = await asyncpg.create_pool(
@@ -48,13 +59,19 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             max_size=self.pool_size,
             command_timeout=60,
             init=self._init_connection,
+            # No reset when a connection goes back to the pool (asyncpg's default sends one more
+            # statement per use): openkvs sets nothing, listens nowhere and holds no session
+            # lock on pooled connections, and a failed transaction is rolled back by asyncpg.
+            reset=_keep_session,
         )
         self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)
         if serve:
             await self.objects.start()
+            await self.cache.start()
             self._start_stats_flush()
+            self._every(FOLD_INTERVAL, self.fold_deltas, "stats fold")
             self._every(self._sweep_interval, self._sweep, "sweep")
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
@@ -77,8 +94,11 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     async def totals(self) -> StorageTotals:
         row = await self.pool.fetchrow(
-            "SELECT count(*), coalesce(sum(record_count), 0), coalesce(sum(storage_bytes), 0) "
-            "FROM stores"
+            "SELECT (SELECT count(*) FROM stores), "
+            "(SELECT coalesce(sum(record_count), 0) FROM stores) "
+            "+ (SELECT coalesce(sum(records), 0) FROM store_deltas), "
+            "(SELECT coalesce(sum(storage_bytes), 0) FROM stores) "
+            "+ (SELECT coalesce(sum(bytes), 0) FROM store_deltas)"
         )
         return StorageTotals(int(row[0]), int(row[1]), int(row[2]))
 
@@ -92,6 +112,8 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     async def close(self) -> None:
         if await self._stop_background():
+            await self.fold_deltas()
+            await self.cache.close()
             await self.objects.close()
         await self.pool.close()
 

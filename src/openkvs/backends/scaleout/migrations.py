@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkvs.backends.scaleout.record_sql import ANNOUNCE_CHANGES, DELETE_RECORD, PUT_RECORD
 from openkvs.core.ids import now_ms
 
 MIGRATION_LOCK = 0x6F6B7673  # "okvs"
@@ -75,6 +76,23 @@ MIGRATIONS: list[str] = [
         FROM (SELECT store_id, count(*) AS n FROM records GROUP BY store_id) c
         WHERE c.store_id = s.id;
     """,
+    # 3: no hot row per store, one statement per record write, changes announced to every node
+    # (record_sql.py, node_cache.py)
+    """
+    CREATE TABLE store_deltas (
+        id bigserial PRIMARY KEY,
+        store_id text NOT NULL,
+        writes bigint NOT NULL,
+        deletes bigint NOT NULL,
+        bytes bigint NOT NULL,
+        records bigint NOT NULL,
+        modified_at bigint NOT NULL
+    );
+    CREATE INDEX store_deltas_by_store ON store_deltas (store_id);
+    """
+    + PUT_RECORD
+    + DELETE_RECORD
+    + ANNOUNCE_CHANGES,
 ]
 
 

@@ -6,33 +6,21 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
+
 from openkvs.backends.base import BodySink
 from openkvs.backends.scaleout.bodies import ObjectBody, ObjectBodyStream
 from openkvs.backends.scaleout.state import ScaleOutState
 from openkvs.backends.streams import BytesBodyStream
-from openkvs.core.conditions import check_write_condition
-from openkvs.core.errors import ApiError, store_not_found
+from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
+from openkvs.core.errors import ApiError, precondition_failed, store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
 log = logging.getLogger("openkvs.scaleout")
 RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body, object"
-# $4 is 1 when the write created the key, 0 when it replaced a record (stats.recordCount).
-WRITE_STATS = (
-    "UPDATE stores SET write_count = write_count + 1, storage_bytes = storage_bytes + $2, "
-    "record_count = record_count + $4, "
-    "modified_at = $3, accessed_at = greatest(accessed_at, $3) WHERE id = $1"
-)
-DELETE_STATS = (
-    "UPDATE stores SET delete_count = delete_count + 1, storage_bytes = storage_bytes - $2, "
-    "record_count = record_count - 1, "
-    "modified_at = $3, accessed_at = greatest(accessed_at, $3) WHERE id = $1"
-)
-OLD_RECORD = "SELECT etag, size, object FROM records WHERE store_id = $1 AND key = $2"
-# Writes to one store serialise on its row, which they update anyway (stats); this also makes
-# "the store still exists" part of the same transaction.
-LOCK_STORE = "SELECT 1 FROM stores WHERE id = $1 FOR NO KEY UPDATE"
-BURY = "INSERT INTO dead_objects (object, dead_at) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+PUT_RECORD = "SELECT openkvs_put_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+DELETE_RECORD = "SELECT openkvs_delete_record($1, $2, $3, $4, $5)"
 
 
 def _bounds(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:
@@ -49,14 +37,18 @@ def _record(row: Any) -> RecordMeta:
     return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], body, row[7])
 
 
-async def _current(conn: Any, store_id: str, key: str, condition: WriteCondition) -> Any:
-    """Inside a write: the record's current (etag, size, object), with the store row locked and
-    the request's condition checked."""
-    if not await conn.fetchval(LOCK_STORE, store_id):
-        raise store_not_found()
-    old = await conn.fetchrow(OLD_RECORD, store_id, key)
-    check_write_condition(condition, old[0] if old else None)
-    return old
+def _refused(error: asyncpg.RaiseError) -> ApiError:
+    """The API's answer to a write record_sql.py refused (and undid)."""
+    reason = str(error.args[0] if error.args else error).removeprefix("openkvs:")
+    if reason == "no-store":
+        return store_not_found()
+    if reason == "if-match":
+        return precondition_failed(IF_MATCH_FAILED)
+    if reason == "if-none-match":
+        return precondition_failed(IF_NONE_MATCH_FAILED)
+    if reason == "expired":
+        return ApiError(500, "internal-server-error", "The upload expired before it was stored.")
+    raise error
 
 
 class RecordRows(ScaleOutState):
@@ -128,45 +120,28 @@ class RecordRows(ScaleOutState):
     async def _commit_put(
         self, store_id: str, record: RecordMeta, condition: WriteCondition
     ) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            old = await _current(conn, store_id, record.key, condition)
-            if record.blob is not None:
-                claimed = await conn.execute(
-                    "DELETE FROM pending_objects WHERE object = $1", record.blob
-                )
-                if claimed.endswith(" 0"):  # the sweeper took it: the upload stalled too long
-                    raise ApiError(
-                        500, "internal-server-error", "The upload expired before it was stored."
-                    )
-            await conn.execute(
-                "INSERT INTO records (store_id, key, size, content_type, content_encoding, etag, "
-                "modified_at, body, object) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                "ON CONFLICT (store_id, key) DO UPDATE SET size = EXCLUDED.size, "
-                "content_type = EXCLUDED.content_type, "
-                "content_encoding = EXCLUDED.content_encoding, etag = EXCLUDED.etag, "
-                "modified_at = EXCLUDED.modified_at, body = EXCLUDED.body, "
-                "object = EXCLUDED.object",
+        try:
+            await self.pool.execute(
+                PUT_RECORD,
                 *record.row_head(store_id),
                 record.inline,
                 record.blob,
+                condition.if_match,
+                condition.if_none_match,
             )
-            delta = record.size
-            if old:
-                delta -= old[1]
-                if old[2] is not None:
-                    await conn.execute(BURY, old[2], record.modified_at)
-            await conn.execute(WRITE_STATS, store_id, delta, record.modified_at, 0 if old else 1)
+        except asyncpg.RaiseError as error:
+            raise _refused(error) from None
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            old = await _current(conn, store_id, key, condition)
-            if not old:
-                return False
-            now = now_ms()
-            await conn.execute(
-                "DELETE FROM records WHERE store_id = $1 AND key = $2", store_id, key
+        try:
+            deleted = await self.pool.fetchval(
+                DELETE_RECORD,
+                store_id,
+                key,
+                now_ms(),
+                condition.if_match,
+                condition.if_none_match,
             )
-            if old[2] is not None:
-                await conn.execute(BURY, old[2], now)
-            await conn.execute(DELETE_STATS, store_id, old[1], now)
-        return True
+        except asyncpg.RaiseError as error:
+            raise _refused(error) from None
+        return bool(deleted)

@@ -20,18 +20,72 @@ BURY_RECORDS = (
 )
 
 
+# The stats as of now: the store's row plus its writes' deltas not folded into it yet
+# (record_sql.py; folded by `fold_deltas`).
+CURRENT_STORE_SELECT = (
+    "SELECT s.id, s.name, s.title, s.user_id, u.username, s.created_at, "
+    "greatest(s.modified_at, d.at), greatest(s.accessed_at, d.at), s.general_access, s.schema, "
+    "s.secret, s.read_count, s.write_count + coalesce(d.writes, 0), "
+    "s.delete_count + coalesce(d.deletes, 0), s.list_count, "
+    "s.storage_bytes + coalesce(d.bytes, 0), s.record_count + coalesce(d.records, 0) "
+    "FROM stores s JOIN users u ON u.id = s.user_id LEFT JOIN LATERAL ("
+    "SELECT sum(writes)::bigint AS writes, sum(deletes)::bigint AS deletes, "
+    "sum(bytes)::bigint AS bytes, sum(records)::bigint AS records, max(modified_at) AS at "
+    "FROM store_deltas WHERE store_id = s.id) d ON true"
+)
+# Up to this many deltas folded per statement (the loop runs every second on every node).
+FOLD_BATCH = 20_000
+FOLD_DELTAS = (
+    "WITH folded AS (DELETE FROM store_deltas WHERE id IN (SELECT id FROM store_deltas "
+    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING *), "
+    "sums AS (SELECT store_id, sum(writes) AS writes, sum(deletes) AS deletes, "
+    "sum(bytes) AS bytes, sum(records) AS records, max(modified_at) AS at "
+    "FROM folded GROUP BY store_id) "
+    "UPDATE stores s SET write_count = s.write_count + sums.writes, "
+    "delete_count = s.delete_count + sums.deletes, storage_bytes = s.storage_bytes + sums.bytes, "
+    "record_count = s.record_count + sums.records, "
+    "modified_at = greatest(s.modified_at, sums.at), "
+    "accessed_at = greatest(s.accessed_at, sums.at) FROM sums WHERE s.id = sums.store_id"
+)
+
+
+def not_written_since(param: str) -> str:
+    """For retention: no write since `param` (its delta may not be folded into accessed_at)."""
+    return (
+        " AND NOT EXISTS (SELECT 1 FROM store_deltas d WHERE d.store_id = stores.id "
+        f"AND d.modified_at >= {param})"
+    )
+
+
 class StoreRows(ScaleOutState):
     async def store_by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
-        row = await self.pool.fetchrow(STORE_SELECT + " WHERE s.id = $1", store_id)
-        return self.stats.apply(store_from_row(row)) if row else None
+        if counters:
+            return await self._store(" WHERE s.id = $1", store_id)
+        return await self.stores_by_id.get(
+            store_id, lambda: self._store(" WHERE s.id = $1", store_id, current=False)
+        )
 
     async def store_by_name(
         self, user_id: str, name: str, *, counters: bool = True
     ) -> Store | None:
+        where = " WHERE s.user_id = $1 AND s.name = $2"
+        if counters:
+            return await self._store(where, user_id, name)
+        return await self.stores_by_name.get(
+            (user_id, name), lambda: self._store(where, user_id, name, current=False)
+        )
+
+    async def _store(self, where: str, *args: Any, current: bool = True) -> Store | None:
+        """One store; with `current`, its stats as of now (else as last folded)."""
         row = await self.pool.fetchrow(
-            STORE_SELECT + " WHERE s.user_id = $1 AND s.name = $2", user_id, name
+            (CURRENT_STORE_SELECT if current else STORE_SELECT) + where, *args
         )
         return self.stats.apply(store_from_row(row)) if row else None
+
+    async def fold_deltas(self) -> None:
+        """Add the writes' deltas to their stores' rows, FOLD_BATCH at a time."""
+        while (await self.pool.execute(FOLD_DELTAS, FOLD_BATCH)) != "UPDATE 0":
+            pass
 
     async def list_stores(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
@@ -40,7 +94,7 @@ class StoreRows(ScaleOutState):
         total = await self.pool.fetchval("SELECT count(*) FROM stores s" + where, user_id)
         order = "DESC" if desc else "ASC"
         rows = await self.pool.fetch(
-            STORE_SELECT
+            CURRENT_STORE_SELECT
             + where
             + f" ORDER BY s.created_at {order}, s.id {order} LIMIT $2 OFFSET $3",
             user_id,
@@ -103,19 +157,23 @@ class StoreRows(ScaleOutState):
         """Inside a transaction holding the store row: its objects become dead, rows go."""
         await conn.execute(BURY_RECORDS, store_id, now_ms())
         await conn.execute("DELETE FROM records WHERE store_id = $1", store_id)
+        await conn.execute("DELETE FROM store_deltas WHERE store_id = $1", store_id)
         await conn.execute("DELETE FROM stores WHERE id = $1", store_id)
         self.stats.forget(store_id)
 
     async def delete_unnamed_stores(self, accessed_before_ms: int) -> int:
         ids = await self.pool.fetch(
-            "SELECT id FROM stores WHERE name IS NULL AND accessed_at < $1", accessed_before_ms
+            "SELECT id FROM stores WHERE name IS NULL AND accessed_at < $1"
+            + not_written_since("$1"),
+            accessed_before_ms,
         )
         removed = 0
         for (store_id,) in ids:
             async with self.pool.acquire() as conn, conn.transaction():
                 still = await conn.fetchval(
-                    "SELECT 1 FROM stores WHERE id = $1 AND name IS NULL AND accessed_at < $2 "
-                    "FOR UPDATE",
+                    "SELECT 1 FROM stores WHERE id = $1 AND name IS NULL AND accessed_at < $2"
+                    + not_written_since("$2")
+                    + " FOR UPDATE",
                     store_id,
                     accessed_before_ms,
                 )

@@ -1,0 +1,140 @@
+"""What runs inside PostgreSQL (schema version 3): a record write or delete as one statement, and
+the notices that tell every node a token, user or store changed.
+
+A write takes the store's row in KEY SHARE mode only (it must not vanish meanwhile; writers do
+not block one another), the record's row for update, and adds its change to the store's stats as
+a row of `store_deltas` (folded into `stores` in the background), so that writes to one store
+commit side by side. A failure raises, and the whole statement is undone."""
+
+from __future__ import annotations
+
+# The condition of a PUT or DELETE (If-Match, If-None-Match: NULL when not sent), as
+# core/conditions.py decides it: "*" matches any existing record.
+_CONDITION = """
+    IF p_if_match IS NOT NULL AND NOT (old_etag IS NOT NULL
+            AND ('*' = ANY(p_if_match) OR old_etag = ANY(p_if_match))) THEN
+        RAISE EXCEPTION 'openkvs:if-match';
+    END IF;
+    IF p_if_none_match IS NOT NULL AND old_etag IS NOT NULL
+            AND ('*' = ANY(p_if_none_match) OR old_etag = ANY(p_if_none_match)) THEN
+        RAISE EXCEPTION 'openkvs:if-none-match';
+    END IF;
+"""
+
+PUT_RECORD = (
+    """
+    CREATE FUNCTION openkvs_put_record(
+        p_store text, p_key text, p_size bigint, p_type text, p_encoding text, p_etag text,
+        p_at bigint, p_body bytea, p_object text, p_if_match text[], p_if_none_match text[]
+    ) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        old_etag text;
+        old_size bigint;
+        old_object text;
+        created boolean;
+    BEGIN
+        PERFORM 1 FROM stores WHERE id = p_store FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'openkvs:no-store';
+        END IF;
+        IF p_object IS NOT NULL THEN
+            DELETE FROM pending_objects WHERE object = p_object;
+            IF NOT FOUND THEN  -- the sweeper took it: the upload stalled too long
+                RAISE EXCEPTION 'openkvs:expired';
+            END IF;
+        END IF;
+        LOOP
+            SELECT etag, size, object INTO old_etag, old_size, old_object
+                FROM records WHERE store_id = p_store AND key = p_key FOR UPDATE;
+            created := NOT FOUND;
+    """
+    + _CONDITION
+    + """
+            IF NOT created THEN
+                UPDATE records SET size = p_size, content_type = p_type,
+                    content_encoding = p_encoding, etag = p_etag, modified_at = p_at,
+                    body = p_body, object = p_object
+                    WHERE store_id = p_store AND key = p_key;
+                EXIT;
+            END IF;
+            INSERT INTO records (store_id, key, size, content_type, content_encoding, etag,
+                    modified_at, body, object)
+                VALUES (p_store, p_key, p_size, p_type, p_encoding, p_etag, p_at, p_body,
+                    p_object)
+                ON CONFLICT DO NOTHING;
+            EXIT WHEN FOUND;
+            -- Another writer created the key since: read it again, locked, and decide anew.
+        END LOOP;
+        IF old_object IS NOT NULL THEN
+            INSERT INTO dead_objects (object, dead_at) VALUES (old_object, p_at)
+                ON CONFLICT DO NOTHING;
+        END IF;
+        INSERT INTO store_deltas (store_id, writes, deletes, bytes, records, modified_at)
+            VALUES (p_store, 1, 0, p_size - coalesce(old_size, 0),
+                CASE WHEN created THEN 1 ELSE 0 END, p_at);
+    END;
+    $$;
+    """
+)
+
+DELETE_RECORD = (
+    """
+    CREATE FUNCTION openkvs_delete_record(
+        p_store text, p_key text, p_at bigint, p_if_match text[], p_if_none_match text[]
+    ) RETURNS boolean LANGUAGE plpgsql AS $$
+    DECLARE
+        old_etag text;
+        old_size bigint;
+        old_object text;
+    BEGIN
+        PERFORM 1 FROM stores WHERE id = p_store FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'openkvs:no-store';
+        END IF;
+        SELECT etag, size, object INTO old_etag, old_size, old_object
+            FROM records WHERE store_id = p_store AND key = p_key FOR UPDATE;
+    """
+    + _CONDITION
+    + """
+        IF old_etag IS NULL THEN
+            RETURN false;
+        END IF;
+        DELETE FROM records WHERE store_id = p_store AND key = p_key;
+        IF old_object IS NOT NULL THEN
+            INSERT INTO dead_objects (object, dead_at) VALUES (old_object, p_at)
+                ON CONFLICT DO NOTHING;
+        END IF;
+        INSERT INTO store_deltas (store_id, writes, deletes, bytes, records, modified_at)
+            VALUES (p_store, 0, 1, -old_size, -1, p_at);
+        RETURN true;
+    END;
+    $$;
+    """
+)
+
+# Every change a node may keep in memory (node_cache.py) is announced on one channel, at commit,
+# whoever made it (a node, or `openkvs token revoke` on the database directly).
+CHANGES_CHANNEL = "openkvs_changes"
+ANNOUNCE_CHANGES = f"""
+    CREATE FUNCTION openkvs_announce_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME);
+        RETURN NULL;
+    END;
+    $$;
+    CREATE TRIGGER tokens_changed AFTER UPDATE OR DELETE ON tokens
+        FOR EACH STATEMENT EXECUTE FUNCTION openkvs_announce_change();
+    CREATE TRIGGER users_changed AFTER UPDATE OR DELETE ON users
+        FOR EACH STATEMENT EXECUTE FUNCTION openkvs_announce_change();
+    CREATE TRIGGER stores_deleted AFTER DELETE ON stores
+        FOR EACH STATEMENT EXECUTE FUNCTION openkvs_announce_change();
+    -- Not for the stats: only when what decides access or naming changes.
+    CREATE TRIGGER stores_changed AFTER UPDATE ON stores FOR EACH ROW
+        WHEN (OLD.name IS DISTINCT FROM NEW.name
+            OR OLD.general_access IS DISTINCT FROM NEW.general_access
+            OR OLD.user_id IS DISTINCT FROM NEW.user_id
+            OR OLD.secret IS DISTINCT FROM NEW.secret
+            OR OLD.schema IS DISTINCT FROM NEW.schema
+            OR OLD.title IS DISTINCT FROM NEW.title)
+        EXECUTE FUNCTION openkvs_announce_change();
+"""
