@@ -46,7 +46,7 @@ class AccountRows(ScaleOutState):
 
     async def user_by_token_hash(self, token_hash: str) -> User | None:
         async def fetch() -> User | None:
-            row = await self.pool.fetchrow(
+            row = await self.lanes.fetchrow(
                 "SELECT u.id, u.username, u.created_at FROM tokens t "
                 "JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND NOT t.revoked",
                 token_hash,

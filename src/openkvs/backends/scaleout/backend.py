@@ -10,6 +10,7 @@ import asyncpg
 from openkvs.backends.background import BackgroundWork
 from openkvs.backends.base import ChangeWatcher, StorageTotals
 from openkvs.backends.scaleout.accounts import AccountRows
+from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.migrations import migrate
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
@@ -21,6 +22,10 @@ from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.scaleout")
 FOLD_INTERVAL = 1.0  # seconds between folds of the writes' stats deltas (store_rows.py)
+COMMAND_TIMEOUT = 60.0
+# Connections for every request's one statement (lanes.py), besides the pool's: enough to keep
+# PostgreSQL's cores busy, few enough for many nodes on one server's max_connections.
+LANES = 8
 READY_TIMEOUT = 2.0  # seconds the database and the bucket get to answer a readiness check
 
 
@@ -57,13 +62,14 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             self.database_url,
             min_size=1,
             max_size=self.pool_size,
-            command_timeout=60,
+            command_timeout=COMMAND_TIMEOUT,
             init=self._init_connection,
             # No reset when a connection goes back to the pool (asyncpg's default sends one more
             # statement per use): openkvs sets nothing, listens nowhere and holds no session
             # lock on pooled connections, and a failed transaction is rolled back by asyncpg.
             reset=_keep_session,
         )
+        self.lanes = Lanes(self.database_url, LANES, self._init_connection, COMMAND_TIMEOUT)
         self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)
@@ -103,8 +109,14 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         return StorageTotals(int(row[0]), int(row[1]), int(row[2]))
 
     def pool_use(self) -> tuple[int, int, int]:
-        """Connections open, of them idle, and the most the pool opens."""
-        return self.pool.get_size(), self.pool.get_idle_size(), self.pool.get_max_size()
+        """Connections open, of them idle, and the most the node opens (the pool's and the
+        lanes')."""
+        opened, idle = self.lanes.use()
+        return (
+            self.pool.get_size() + opened,
+            self.pool.get_idle_size() + idle,
+            self.pool.get_max_size() + self.lanes.size,
+        )
 
     def watch_changes(self, watcher: ChangeWatcher) -> None:
         """Other nodes write behind this one's back: nothing it keeps could be trusted."""
@@ -115,6 +127,7 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             await self.fold_deltas()
             await self.cache.close()
             await self.objects.close()
+        await self.lanes.close()
         await self.pool.close()
 
     async def _flush_stats(self) -> None:

@@ -66,7 +66,7 @@ class RecordRows(ScaleOutState):
         return [KeyItem(r[0], r[1]) for r in rows]
 
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
-        row = await self.pool.fetchrow(
+        row = await self.lanes.fetchrow(
             f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = $1 AND key = $2", store_id, key
         )
         return _record(row) if row else None
@@ -121,7 +121,7 @@ class RecordRows(ScaleOutState):
         self, store_id: str, record: RecordMeta, condition: WriteCondition
     ) -> None:
         try:
-            await self.pool.execute(
+            await self.lanes.execute(
                 PUT_RECORD,
                 *record.row_head(store_id),
                 record.inline,
@@ -134,7 +134,7 @@ class RecordRows(ScaleOutState):
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         try:
-            deleted = await self.pool.fetchval(
+            deleted = await self.lanes.fetchval(
                 DELETE_RECORD,
                 store_id,
                 key,

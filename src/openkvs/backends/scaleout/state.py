@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import ObjectStore
 from openkvs.backends.stats_buffer import StatsBuffer
@@ -12,6 +13,7 @@ from openkvs.core.models import Store, User
 
 class ScaleOutState:
     pool: Any  # asyncpg.Pool
+    lanes: Lanes  # for the one-statement reads and writes of every request
     objects: ObjectStore
     stats: StatsBuffer
     inline_threshold: int

@@ -77,7 +77,7 @@ class StoreRows(ScaleOutState):
 
     async def _store(self, where: str, *args: Any, current: bool = True) -> Store | None:
         """One store; with `current`, its stats as of now (else as last folded)."""
-        row = await self.pool.fetchrow(
+        row = await self.lanes.fetchrow(
             (CURRENT_STORE_SELECT if current else STORE_SELECT) + where, *args
         )
         return self.stats.apply(store_from_row(row)) if row else None
