@@ -14,6 +14,7 @@ from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.migrations import migrate
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
+from openkvs.backends.scaleout.record_reads import RecordReads
 from openkvs.backends.scaleout.record_rows import RecordRows
 from openkvs.backends.scaleout.store_rows import StoreRows
 from openkvs.backends.scaleout.sweeper import sweep
@@ -70,6 +71,7 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             reset=_keep_session,
         )
         self.lanes = Lanes(self.database_url, LANES, self._init_connection, COMMAND_TIMEOUT)
+        self.record_reads = RecordReads(self.lanes)
         self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)

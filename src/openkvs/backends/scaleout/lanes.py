@@ -50,20 +50,32 @@ class Lanes:
         status: str = await self._run("execute", query, args)
         return status
 
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        rows: list[Any] = await self._run("fetch", query, args)
+        return rows
+
     async def _run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
-        lane = self._idle.pop() if self._idle else await self._wait()
+        lane = await self.take()
         try:
-            conn = lane.conn
-            if conn is None or conn.is_closed():
-                lane.conn = None
-                conn = await asyncpg.connect(
-                    self.dsn, timeout=CONNECT_TIMEOUT, command_timeout=self._command_timeout
-                )
-                await self._setup(conn)
-                lane.conn = conn
-            return await getattr(conn, method)(query, *args)
+            return await self.run_on(lane, method, query, args)
         finally:
-            self._give_back(lane)
+            self.give_back(lane)
+
+    async def take(self) -> _Lane:
+        """An idle lane, once there is one; give it back with `give_back`."""
+        return self._idle.pop() if self._idle else await self._wait()
+
+    async def run_on(self, lane: _Lane, method: str, query: str, args: tuple[Any, ...]) -> Any:
+        """One statement on a lane taken, its connection (re)opened first if need be."""
+        conn = lane.conn
+        if conn is None or conn.is_closed():
+            lane.conn = None
+            conn = await asyncpg.connect(
+                self.dsn, timeout=CONNECT_TIMEOUT, command_timeout=self._command_timeout
+            )
+            await self._setup(conn)
+            lane.conn = conn
+        return await getattr(conn, method)(query, *args)
 
     async def _wait(self) -> _Lane:
         waiter: asyncio.Future[_Lane] = asyncio.get_running_loop().create_future()
@@ -72,10 +84,10 @@ class Lanes:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
-                self._give_back(waiter.result())
+                self.give_back(waiter.result())
             raise
 
-    def _give_back(self, lane: _Lane) -> None:
+    def give_back(self, lane: _Lane) -> None:
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():

@@ -18,7 +18,6 @@ from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
 log = logging.getLogger("openkvs.scaleout")
-RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body, object"
 PUT_RECORD = "SELECT openkvs_put_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 DELETE_RECORD = "SELECT openkvs_delete_record($1, $2, $3, $4, $5)"
 
@@ -66,9 +65,7 @@ class RecordRows(ScaleOutState):
         return [KeyItem(r[0], r[1]) for r in rows]
 
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
-        row = await self.lanes.fetchrow(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = $1 AND key = $2", store_id, key
-        )
+        row = await self.record_reads.row(store_id, key)
         return _record(row) if row else None
 
     async def open_body(self, record: RecordMeta) -> BytesBodyStream | ObjectBodyStream | None:

@@ -7,6 +7,7 @@ from typing import Any
 from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import ObjectStore
+from openkvs.backends.scaleout.record_reads import RecordReads
 from openkvs.backends.stats_buffer import StatsBuffer
 from openkvs.core.models import Store, User
 
@@ -14,6 +15,7 @@ from openkvs.core.models import Store, User
 class ScaleOutState:
     pool: Any  # asyncpg.Pool
     lanes: Lanes  # for the one-statement reads and writes of every request
+    record_reads: RecordReads  # record GETs, read together when they come together
     objects: ObjectStore
     stats: StatsBuffer
     inline_threshold: int
