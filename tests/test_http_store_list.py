@@ -346,7 +346,7 @@ def test_record_count_is_backfilled_when_an_older_store_is_migrated(
         # Version 3 (the writes' functions and stats deltas, folded when the server stopped)
         # goes first, then version 2's column.
         sql(server, "DROP TABLE store_deltas")
-        sql(server, "DROP FUNCTION openkvs_put_record, openkvs_delete_record")
+        sql(server, "DROP FUNCTION openkvs_put_record, openkvs_put_records, openkvs_delete_record")
         sql(server, "DROP FUNCTION openkvs_announce_change CASCADE")
         sql(server, "ALTER TABLE stores DROP COLUMN record_count")
         sql(server, "DELETE FROM openkvs_migrations WHERE version > 1")

@@ -10,11 +10,11 @@ import asyncpg
 from openkvs.backends.background import BackgroundWork
 from openkvs.backends.base import ChangeWatcher, StorageTotals
 from openkvs.backends.scaleout.accounts import AccountRows
+from openkvs.backends.scaleout.batches import RecordReads, RecordWrites
 from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.migrations import migrate
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
-from openkvs.backends.scaleout.record_reads import RecordReads
 from openkvs.backends.scaleout.record_rows import RecordRows
 from openkvs.backends.scaleout.store_rows import StoreRows
 from openkvs.backends.scaleout.sweeper import sweep
@@ -27,6 +27,10 @@ COMMAND_TIMEOUT = 60.0
 # Connections for every request's one statement (lanes.py), besides the pool's: enough to keep
 # PostgreSQL's cores busy, few enough for many nodes on one server's max_connections.
 LANES = 8
+MOST_READS = 256  # record GETs in one statement
+# Unconditional PUTs: batches in flight at once, and writes in one (a commit for all of them).
+WRITE_BATCHES = 4
+MOST_WRITES = 64
 READY_TIMEOUT = 2.0  # seconds the database and the bucket get to answer a readiness check
 
 
@@ -71,7 +75,8 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             reset=_keep_session,
         )
         self.lanes = Lanes(self.database_url, LANES, self._init_connection, COMMAND_TIMEOUT)
-        self.record_reads = RecordReads(self.lanes)
+        self.record_reads = RecordReads(self.lanes, LANES, MOST_READS)
+        self.record_writes = RecordWrites(self.lanes, WRITE_BATCHES, MOST_WRITES)
         self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)

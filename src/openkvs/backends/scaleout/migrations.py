@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from openkvs.backends.scaleout.record_sql import ANNOUNCE_CHANGES, DELETE_RECORD, PUT_RECORD
+from openkvs.backends.scaleout.record_sql import (
+    ANNOUNCE_CHANGES,
+    DELETE_RECORD_FUNCTION,
+    PUT_RECORD_FUNCTION,
+    PUT_RECORDS_FUNCTION,
+)
 from openkvs.core.ids import now_ms
 
 MIGRATION_LOCK = 0x6F6B7673  # "okvs"
@@ -77,7 +82,7 @@ MIGRATIONS: list[str] = [
         WHERE c.store_id = s.id;
     """,
     # 3: no hot row per store, one statement per record write, changes announced to every node
-    # (record_sql.py, node_cache.py)
+    # (record_sql.py, batches.py, node_cache.py)
     """
     CREATE TABLE store_deltas (
         id bigserial PRIMARY KEY,
@@ -90,8 +95,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX store_deltas_by_store ON store_deltas (store_id);
     """
-    + PUT_RECORD
-    + DELETE_RECORD
+    + PUT_RECORD_FUNCTION
+    + PUT_RECORDS_FUNCTION
+    + DELETE_RECORD_FUNCTION
     + ANNOUNCE_CHANGES,
 ]
 

@@ -10,6 +10,7 @@ import asyncpg
 
 from openkvs.backends.base import BodySink
 from openkvs.backends.scaleout.bodies import ObjectBody, ObjectBodyStream
+from openkvs.backends.scaleout.record_sql import CALL_DELETE_RECORD, CALL_PUT_RECORD
 from openkvs.backends.scaleout.state import ScaleOutState
 from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
@@ -18,8 +19,6 @@ from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
 log = logging.getLogger("openkvs.scaleout")
-PUT_RECORD = "SELECT openkvs_put_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-DELETE_RECORD = "SELECT openkvs_delete_record($1, $2, $3, $4, $5)"
 
 
 def _bounds(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:
@@ -36,9 +35,9 @@ def _record(row: Any) -> RecordMeta:
     return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], body, row[7])
 
 
-def _refused(error: asyncpg.RaiseError) -> ApiError:
+def _refused(outcome: str) -> ApiError:
     """The API's answer to a write record_sql.py refused (and undid)."""
-    reason = str(error.args[0] if error.args else error).removeprefix("openkvs:")
+    reason = outcome.removeprefix("openkvs:")
     if reason == "no-store":
         return store_not_found()
     if reason == "if-match":
@@ -47,7 +46,7 @@ def _refused(error: asyncpg.RaiseError) -> ApiError:
         return precondition_failed(IF_NONE_MATCH_FAILED)
     if reason == "expired":
         return ApiError(500, "internal-server-error", "The upload expired before it was stored.")
-    raise error
+    raise RuntimeError(f"unknown outcome of a record write: {outcome}")
 
 
 class RecordRows(ScaleOutState):
@@ -65,7 +64,7 @@ class RecordRows(ScaleOutState):
         return [KeyItem(r[0], r[1]) for r in rows]
 
     async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
-        row = await self.record_reads.row(store_id, key)
+        row = await self.record_reads.submit((store_id, key))
         return _record(row) if row else None
 
     async def open_body(self, record: RecordMeta) -> BytesBodyStream | ObjectBodyStream | None:
@@ -117,22 +116,23 @@ class RecordRows(ScaleOutState):
     async def _commit_put(
         self, store_id: str, record: RecordMeta, condition: WriteCondition
     ) -> None:
+        row = (*record.row_head(store_id), record.inline, record.blob)
+        if condition.if_match is None and condition.if_none_match is None:
+            outcome = await self.record_writes.submit(row)
+            if outcome != "ok":
+                raise _refused(outcome)
+            return
         try:
             await self.lanes.execute(
-                PUT_RECORD,
-                *record.row_head(store_id),
-                record.inline,
-                record.blob,
-                condition.if_match,
-                condition.if_none_match,
+                CALL_PUT_RECORD, *row, condition.if_match, condition.if_none_match
             )
         except asyncpg.RaiseError as error:
-            raise _refused(error) from None
+            raise _refused(str(error.args[0] if error.args else error)) from None
 
     async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         try:
             deleted = await self.lanes.fetchval(
-                DELETE_RECORD,
+                CALL_DELETE_RECORD,
                 store_id,
                 key,
                 now_ms(),
@@ -140,5 +140,5 @@ class RecordRows(ScaleOutState):
                 condition.if_none_match,
             )
         except asyncpg.RaiseError as error:
-            raise _refused(error) from None
+            raise _refused(str(error.args[0] if error.args else error)) from None
         return bool(deleted)

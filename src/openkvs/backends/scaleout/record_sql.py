@@ -21,7 +21,7 @@ _CONDITION = """
     END IF;
 """
 
-PUT_RECORD = (
+PUT_RECORD_FUNCTION = (
     """
     CREATE FUNCTION openkvs_put_record(
         p_store text, p_key text, p_size bigint, p_type text, p_encoding text, p_etag text,
@@ -77,7 +77,7 @@ PUT_RECORD = (
     """
 )
 
-DELETE_RECORD = (
+DELETE_RECORD_FUNCTION = (
     """
     CREATE FUNCTION openkvs_delete_record(
         p_store text, p_key text, p_at bigint, p_if_match text[], p_if_none_match text[]
@@ -111,6 +111,70 @@ DELETE_RECORD = (
     $$;
     """
 )
+
+# Unconditional writes, many in one statement (batches.py): the outcome of each, in order: 'ok',
+# or 'no-store' / 'expired' for a write that changed nothing (the others are committed).
+PUT_RECORDS_FUNCTION = """
+    CREATE FUNCTION openkvs_put_records(
+        p_store text[], p_key text[], p_size bigint[], p_type text[], p_encoding text[],
+        p_etag text[], p_at bigint[], p_body bytea[], p_object text[]
+    ) RETURNS text[] LANGUAGE plpgsql AS $$
+    DECLARE
+        outcomes text[] := '{}';
+        old_size bigint;
+        old_object text;
+        created boolean;
+    BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_key, 1), 0) LOOP
+            PERFORM 1 FROM stores WHERE id = p_store[i] FOR KEY SHARE;
+            IF NOT FOUND THEN
+                outcomes := outcomes || 'no-store'::text;
+                CONTINUE;
+            END IF;
+            IF p_object[i] IS NOT NULL THEN
+                DELETE FROM pending_objects WHERE object = p_object[i];
+                IF NOT FOUND THEN
+                    outcomes := outcomes || 'expired'::text;
+                    CONTINUE;
+                END IF;
+            END IF;
+            LOOP
+                SELECT size, object INTO old_size, old_object FROM records
+                    WHERE store_id = p_store[i] AND key = p_key[i] FOR UPDATE;
+                created := NOT FOUND;
+                IF NOT created THEN
+                    UPDATE records SET size = p_size[i], content_type = p_type[i],
+                        content_encoding = p_encoding[i], etag = p_etag[i],
+                        modified_at = p_at[i], body = p_body[i], object = p_object[i]
+                        WHERE store_id = p_store[i] AND key = p_key[i];
+                    EXIT;
+                END IF;
+                INSERT INTO records (store_id, key, size, content_type, content_encoding, etag,
+                        modified_at, body, object)
+                    VALUES (p_store[i], p_key[i], p_size[i], p_type[i], p_encoding[i],
+                        p_etag[i], p_at[i], p_body[i], p_object[i])
+                    ON CONFLICT DO NOTHING;
+                EXIT WHEN FOUND;
+            END LOOP;
+            IF old_object IS NOT NULL THEN
+                INSERT INTO dead_objects (object, dead_at) VALUES (old_object, p_at[i])
+                    ON CONFLICT DO NOTHING;
+            END IF;
+            INSERT INTO store_deltas (store_id, writes, deletes, bytes, records, modified_at)
+                VALUES (p_store[i], 1, 0, p_size[i] - coalesce(old_size, 0),
+                    CASE WHEN created THEN 1 ELSE 0 END, p_at[i]);
+            outcomes := outcomes || 'ok'::text;
+        END LOOP;
+        RETURN outcomes;
+    END;
+    $$;
+"""
+CALL_PUT_RECORD = "SELECT openkvs_put_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+CALL_PUT_RECORDS = (
+    "SELECT openkvs_put_records($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], "
+    "$6::text[], $7::bigint[], $8::bytea[], $9::text[])"
+)
+CALL_DELETE_RECORD = "SELECT openkvs_delete_record($1, $2, $3, $4, $5)"
 
 # Every change a node may keep in memory (node_cache.py) is announced on one channel, at commit,
 # whoever made it (a node, or `openkvs token revoke` on the database directly).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from openkvs.backends.scaleout.batches import RecordReads, RecordWrites
 from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.scaleout.objects import ObjectStore
-from openkvs.backends.scaleout.record_reads import RecordReads
 from openkvs.backends.stats_buffer import StatsBuffer
 from openkvs.core.models import Store, User
 
@@ -16,6 +16,7 @@ class ScaleOutState:
     pool: Any  # asyncpg.Pool
     lanes: Lanes  # for the one-statement reads and writes of every request
     record_reads: RecordReads  # record GETs, read together when they come together
+    record_writes: RecordWrites  # unconditional record PUTs, likewise
     objects: ObjectStore
     stats: StatsBuffer
     inline_threshold: int
