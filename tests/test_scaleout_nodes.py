@@ -8,9 +8,12 @@ the accounts, stores and counters are the deployment's, not a node's.
 from __future__ import annotations
 
 import os
+import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -22,6 +25,7 @@ from tests.http_helpers import (
     create_store,
     get_store,
     key_names,
+    list_key_sizes,
     owner_client,
     put_record,
     record_url,
@@ -211,3 +215,51 @@ def test_a_small_get_asks_the_database_for_the_record_alone(
     # One statement per GET, plus what the node's background loops sent meanwhile (the stats:
     # a few a second); asking for the token and the store too would be 3 per GET.
     assert gets <= sent <= gets + 20, sent
+
+
+def test_many_writers_to_one_store_on_two_nodes_keep_its_stats_exact(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """Writes to one store go to PostgreSQL many at once (batches.py) and add to its stats as
+    deltas: with 32 writers over two nodes, overwriting and deleting the same keys, the store's
+    stats equal what its records and the acknowledged requests say, at once."""
+    first, second = nodes
+    with owner_client(first) as a:
+        sid = create_store(a)["id"]
+    shared = [f"k{i:02d}" for i in range(20)]  # every writer overwrites these
+    puts = deletes = 0
+    lock = threading.Lock()
+
+    def writer(seed: int) -> None:
+        """PUTs to the shared keys and to its own; DELETEs of its own that exist (it alone
+        writes them, so it knows), so that deleteCount is known exactly."""
+        nonlocal puts, deletes
+        rng = random.Random(seed)
+        own: set[str] = set()
+        with owner_client(nodes[seed % 2]) as client:
+            for i in range(40):
+                if own and rng.random() < 0.2:
+                    key = own.pop()
+                    assert client.delete(record_url(sid, key)).status_code == 204
+                    with lock:
+                        deletes += 1
+                    continue
+                key = rng.choice(shared) if rng.random() < 0.5 else f"w{seed:02d}-{i:02d}"
+                body = bytes([seed]) * rng.choice([0, 1, 100, 5000])
+                put_record(client, sid, key, body)
+                if key.startswith("w"):
+                    own.add(key)
+                with lock:
+                    puts += 1
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(writer, range(32)))
+    with owner_client(second) as b:
+        sizes = list_key_sizes(b, sid)
+    for node in nodes:
+        with owner_client(node) as client:
+            stats = get_store(client, sid)["stats"]
+        assert stats["recordCount"] == len(sizes), (stats, len(sizes))
+        assert stats["storageBytes"] == sum(sizes.values()), stats
+        assert stats["writeCount"] == puts, (stats, puts)
+        assert stats["deleteCount"] == deletes, (stats, deletes)
