@@ -253,7 +253,8 @@ def cost_section(data: ReportInput) -> list[str]:
         cells = [workload.wid, fmt(REQ_S, rate)]
         for key, _ in COSTS:
             value = median(data.runs, workload.wid, OPENKVS_SCALEOUT, Metric(key, key, False))
-            cells.append("n/a" if value is None else f"{value:,.1f}")
+            digits = 2 if key == "db_statements" else 0
+            cells.append("n/a" if value is None else f"{value:,.{digits}f}")
         rows.append(cells)
     if not rows:
         return []
@@ -261,8 +262,9 @@ def cost_section(data: ReportInput) -> list[str]:
         "## Scale-out: cost per request",
         "",
         "For each scale-out workload, medians over its runs on the node: the PostgreSQL "
-        "statements the node sent per request (its `/metrics`, `openkvs_db_query_seconds_count`; "
-        "BEGIN and COMMIT count), and the CPU time per request of the node, of PostgreSQL (the "
+        "statements the node sent per request (its `/metrics`, `openkvs_db_query_seconds_count`, "
+        "background work included; GETs and PUTs that wait at the same moment share one "
+        "statement), and the CPU time per request of the node, of PostgreSQL (the "
         "postmaster and every backend) and of SeaweedFS (`weed mini`: master, volume, filer and "
         "S3 gateway in one process), read from /proc before and after each run. A deployment of "
         "N nodes needs about N times the node's CPU per request for the same load, and "
@@ -373,7 +375,9 @@ def render(data: ReportInput) -> str:
         "access log and metrics on); openkvs-nolog and openkvs-nometrics, the same server with "
         "`--no-access-log` or `--no-metrics` started beside it, run W1 and W8 only, for the "
         "targets *access log on vs off* and *metrics on vs off*, and count toward no "
-        "other target. SeaweedFS "
+        "other target. openkvs-scaleout (S1..S6) is one scale-out node with its default flags "
+        "on a PostgreSQL cluster of its own (default settings but max_connections) and on the "
+        "run's SeaweedFS, measured against SeaweedFS's own S3 gateway. SeaweedFS "
         "(`weed mini`, S3 gateway, anonymous access) and nginx (static files, one worker) are "
         "the yardsticks, on the same machine in the same run. Load: wrk with one thread on "
         "loopback. The workloads run in the order "
