@@ -266,9 +266,9 @@ def cost_section(data: ReportInput) -> list[str]:
         "background work included; GETs and PUTs that wait at the same moment share one "
         "statement), and the CPU time per request of the node, of PostgreSQL (the "
         "postmaster and every backend) and of SeaweedFS (`weed mini`: master, volume, filer and "
-        "S3 gateway in one process), read from /proc before and after each run. A deployment of "
-        "N nodes needs about N times the node's CPU per request for the same load, and "
-        "PostgreSQL's and the object store's CPU per request once, whatever N is.",
+        "S3 gateway in one process), read from /proc before and after each run. For a load of "
+        "L requests a second, the nodes together need L times the node's CPU per request, "
+        "however many they are, and PostgreSQL and the object store L times theirs.",
         "",
         *_table(["Workload", "req/s", *(label for _, label in COSTS)], rows),
         "",
