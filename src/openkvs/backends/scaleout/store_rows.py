@@ -33,6 +33,7 @@ CURRENT_STORE_SELECT = (
     "sum(bytes)::bigint AS bytes, sum(records)::bigint AS records, max(modified_at) AS at "
     "FROM store_deltas WHERE store_id = s.id) d ON true"
 )
+FOLD_LOCK = 0x6F6B7666  # "okvf": held by the node folding the deltas
 # Up to this many deltas folded per statement (the loop runs every second on every node).
 FOLD_BATCH = 20_000
 FOLD_DELTAS = (
@@ -83,9 +84,14 @@ class StoreRows(ScaleOutState):
         return self.stats.apply(store_from_row(row)) if row else None
 
     async def fold_deltas(self) -> None:
-        """Add the writes' deltas to their stores' rows, FOLD_BATCH at a time."""
-        while (await self.pool.execute(FOLD_DELTAS, FOLD_BATCH)) != "UPDATE 0":
-            pass
+        """Add the writes' deltas to their stores' rows, FOLD_BATCH at a time. One node at a
+        time: two folds would update the same stores' rows in no set order, and could wait for
+        each other in a circle."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", FOLD_LOCK):
+                return  # another node is folding now
+            while (await conn.execute(FOLD_DELTAS, FOLD_BATCH)) != "UPDATE 0":
+                pass
 
     async def list_stores(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
