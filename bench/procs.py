@@ -229,3 +229,32 @@ def exit_on_signals() -> None:
     stops every server it started."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on_signal)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command (the first is field 3, the state)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) so far of a process and its descendants (PostgreSQL's backends
+    each start a session of their own), reaped children included."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+    tree, grew = {root}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    total = 0
+    for pid in tree:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            # utime, stime, cutime, cstime: fields 14..17
+            total += sum(int(v) for v in _stat(pid)[11:15])
+    return total / _TICK

@@ -8,14 +8,13 @@ SeaweedFS per request, from /proc, so that the cost of N nodes can be worked out
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import random_records
-from bench.procs import BenchError, ProcGroup, http_request
+from bench.procs import BenchError, ProcGroup, cpu_seconds, http_request
 from bench.systems import BUCKET, OpenKvs, SeaweedFS
 from bench.workloads import OPENKVS_SCALEOUT, REQ_S, SEAWEEDFS, Context, Run, from_wrk
 from bench.wrk import run_wrk
@@ -68,34 +67,7 @@ class ScaleOutNode(OpenKvs):
         }
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
 _STATEMENTS = re.compile(rb"^openkvs_db_query_seconds_count(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
-
-
-def _stat(pid: int) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command (the first is field 3, the state)."""
-    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU time (user + system) so far of a process and its descendants (PostgreSQL's backends
-    each start a session of their own), reaped children included."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
-    tree, grew = {root}, True
-    while grew:
-        found = {pid for pid, parent in parents.items() if parent in tree} - tree
-        tree |= found
-        grew = bool(found)
-    total = 0
-    for pid in tree:
-        with contextlib.suppress(OSError):  # gone meanwhile
-            # utime, stime, cutime, cstime: fields 14..17
-            total += sum(int(v) for v in _stat(pid)[11:15])
-    return total / _TICK
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench import random_records
-from bench.procs import BenchError, http_request
+from bench.procs import BenchError, cpu_seconds, http_request
 from bench.systems import OpenKvs, System
 from bench.wrk import WrkResult, run_wrk
 
@@ -48,6 +48,7 @@ P99 = Metric("p99_ms", "p99 ms", False)
 UP = Metric("up_mib_s", "upload MiB/s", True)
 DOWN = Metric("down_mib_s", "download MiB/s", True)
 RSS = Metric("rss_growth_mib", "RSS growth MiB", False)
+CPU = Metric("cpu_us", "CPU µs per request", False)  # the server process's, user + system
 
 
 @dataclass
@@ -233,14 +234,24 @@ def large_record(ctx: Context, system_name: str, rnd: int) -> Run:
 
 
 def costed(inner: RunFn) -> RunFn:
-    """`inner`, and on the scale-out node what its requests cost (bench/scaleout.py)."""
+    """`inner`, and what its requests cost: on the scale-out node its statements and the CPU of
+    each process beneath it (bench/scaleout.py); on the other openkvs servers their CPU time per
+    request, which the machine's noise moves far less than their throughput."""
 
     def run(ctx: Context, system_name: str, rnd: int) -> Run:
         meter = ctx.meter if system_name == OPENKVS_SCALEOUT else None
-        if meter is None:
+        if meter is not None:
+            before = meter.sample()
+            return meter.charge(before, inner(ctx, system_name, rnd))
+        system = ctx.systems.get(system_name)
+        if not isinstance(system, OpenKvs) or system.proc is None:
             return inner(ctx, system_name, rnd)
-        before = meter.sample()
-        return meter.charge(before, inner(ctx, system_name, rnd))
+        spent = cpu_seconds(system.proc.pid)
+        measured = inner(ctx, system_name, rnd)
+        if measured.requests:
+            spent = cpu_seconds(system.proc.pid) - spent
+            measured.values[CPU.key] = spent / measured.requests * 1e6
+        return measured
 
     return run
 
@@ -261,8 +272,8 @@ WORKLOADS: list[Workload] = [
         "W1",
         "GET a 1 KiB record (one key), 64 connections",
         (OPENKVS, OPENKVS_NOLOG, OPENKVS_NOMETRICS, SEAWEEDFS, NGINX, FLOOR),
-        (REQ_S,),
-        get_workload("W1", KiB, 64, "rps"),
+        (REQ_S, CPU),
+        costed(get_workload("W1", KiB, 64, "rps")),
     ),
     Workload(
         "W2",
@@ -310,8 +321,8 @@ WORKLOADS: list[Workload] = [
         "W8",
         "GET a 1 KiB record drawn at random from 10,000 keys, 64 connections",
         (OPENKVS, OPENKVS_NOLOG, OPENKVS_NOMETRICS, SEAWEEDFS, NGINX, FLOOR),
-        (REQ_S,),
-        random_gets,
+        (REQ_S, CPU),
+        costed(random_gets),
         prepare=fill_random_records,
     ),
     Workload(
