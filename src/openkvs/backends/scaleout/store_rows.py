@@ -163,7 +163,13 @@ class StoreRows(ScaleOutState):
         """Inside a transaction holding the store row: its objects become dead, rows go."""
         await conn.execute(BURY_RECORDS, store_id, now_ms())
         await conn.execute("DELETE FROM records WHERE store_id = $1", store_id)
-        await conn.execute("DELETE FROM store_deltas WHERE store_id = $1", store_id)
+        # Deltas a fold holds are left to it (it waits for this store's row, then finds the row
+        # gone): waiting for them here, while holding the row it waits for, would be a circle.
+        await conn.execute(
+            "DELETE FROM store_deltas WHERE id IN (SELECT id FROM store_deltas "
+            "WHERE store_id = $1 FOR UPDATE SKIP LOCKED)",
+            store_id,
+        )
         await conn.execute("DELETE FROM stores WHERE id = $1", store_id)
         self.stats.forget(store_id)
 
