@@ -50,10 +50,6 @@ class Lanes:
         status: str = await self._run("execute", query, args)
         return status
 
-    async def fetch(self, query: str, *args: Any) -> list[Any]:
-        rows: list[Any] = await self._run("fetch", query, args)
-        return rows
-
     async def _run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
         lane = await self.take()
         try:

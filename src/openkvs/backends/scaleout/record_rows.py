@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import asyncpg
@@ -17,8 +16,6 @@ from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
 from openkvs.core.errors import ApiError, precondition_failed, store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
-
-log = logging.getLogger("openkvs.scaleout")
 
 
 def _bounds(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:
