@@ -52,27 +52,37 @@ async def _sweep_pending(conn: Any, objects: ObjectStore, cutoff: int) -> int:
         "SELECT object FROM pending_objects WHERE touched_at < $1 LIMIT $2", cutoff, BATCH
     )
     for (name,) in rows:
-        # Taking the row first means a late commit of this upload fails instead of pointing
-        # at an object that is about to disappear.
-        upload_id = await conn.fetchval(
+        upload_id = await _declare_dead(conn, name, cutoff)
+        if upload_id is None:
+            continue
+        if upload_id:  # a node dying before this leaves an unregistered upload, swept below
+            await objects.abort_multipart(name, upload_id)
+        removed += 1
+    return removed
+
+
+async def _declare_dead(conn: Any, name: str, cutoff: int) -> str | None:
+    """Moves an abandoned upload from pending to dead in one transaction, so that a node dying
+    at any point leaves it in one table or the other. Taking the pending row first means a late
+    commit of this upload fails instead of pointing at an object about to disappear. The object
+    is not deleted now: a PUT still in flight (say from a node that died mid-request) could
+    create it after this; as a dead object it is deleted one grace period later. Returns the
+    multipart upload id ('' for none), or None when the upload was not abandoned after all."""
+    async with conn.transaction():
+        upload_id: str | None = await conn.fetchval(
             "DELETE FROM pending_objects WHERE object = $1 AND touched_at < $2 RETURNING "
             "coalesce(upload_id, '')",
             name,
             cutoff,
         )
         if upload_id is None or await _referenced(conn, name):
-            continue
-        if upload_id:
-            await objects.abort_multipart(name, upload_id)
-        # Not deleted now: a PUT still in flight (say from a node that died mid-request) could
-        # create the object after this; as a dead object it is deleted one grace period later.
+            return None
         await conn.execute(
             "INSERT INTO dead_objects (object, dead_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             name,
             now_ms(),
         )
-        removed += 1
-    return removed
+    return upload_id
 
 
 async def _sweep_unregistered_uploads(conn: Any, objects: ObjectStore, cutoff: int) -> int:
