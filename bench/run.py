@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.services import stop_all as stop_services
 
+from bench.code_cost import measure as measure_code_cost
 from bench.large import make_file
 from bench.populate import ensure_key_store
 from bench.procs import BenchError, ProcGroup, exit_on_signals, group_pids, listening_ports
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     runs.append(run)
                     print(describe(run), flush=True)
+        code_cost = measure_code_cost() if {"W1", "W8"} & selected else None
         server_commands: dict[str, str] = {
             system.name: system.command_line() for system in ctx.systems.values()
         }
@@ -269,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         notes=[n for n in notes if n],
         failures=failures,
         system_labels=labels,
+        code_cost=code_cost,
     )
     text = render(data)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The `openkvs` command: serve, and manage users and tokens (accounts_cli)."""
+"""The `openkvs` command: serve, manage users and tokens (accounts_cli), maintain a data directory
+(maintenance_cli), move data in and out (moving_cli)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from openkvs.backends.factory import open_backend
 from openkvs.cli_options import DURATION, SECONDS, SIZE, env, storage_options
 from openkvs.config import Settings
 from openkvs.maintenance_cli import backup, check, restore
+from openkvs.moving_cli import copy, export, import_
 
 
 @click.group()
@@ -28,6 +30,9 @@ main.add_command(token)
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(check)
+main.add_command(import_)
+main.add_command(export)
+main.add_command(copy)
 
 
 @main.command()
