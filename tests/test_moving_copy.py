@@ -5,6 +5,7 @@ copy resumes, what the destination refuses is reported with its key, and memory 
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -203,3 +204,41 @@ def test_copying_a_1_gib_record_keeps_memory_flat(make_server: MakeServer) -> No
     assert snapshot(dest, store_id_by_name(dest, "big")) == snapshot(source, store)
     print(f"\ncopy of 1 GiB: peak RSS {peak / 1024:.0f} MiB, {took:.1f} s")
     assert 0 < peak < 200 * 1024, f"peak RSS {peak} KiB"
+
+
+def test_progress_is_plain_lines_off_a_terminal_nothing_with_quiet_and_bars_on_one(
+    make_server: MakeServer,
+) -> None:
+    source, dest = make_server(), make_server()
+    fill(source, "crawl")
+    code, out, err = copy(source, dest)
+    assert code == 0 and err == "copied crawl -> crawl\n"
+    code, out, err = copy(source, dest, "--quiet")
+    assert code == 0 and err == "" and "0 failed" in out
+
+    # On a terminal: rich's bar, with the records counted.
+    leader, follower = pty.openpty()
+    args = [*server_args(source, "from"), *server_args(dest, "to")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openkvs", "copy", *args],
+        cwd=REPO,
+        env={**cli_env(), "TERM": "xterm", "COLUMNS": "120"},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    screen = shown.decode("utf-8", "replace")
+    assert "crawl -> crawl" in screen and "━" in screen, screen

@@ -251,3 +251,25 @@ def test_import_of_10000_records_and_a_200_mib_one(make_server: MakeServer, tmp_
     assert head.headers["content-type"] == "video/mp4"
     assert sample.content == b"4711" and sample.headers["content-type"] == "text/plain"
     print(f"\nimport of 10,000 records and 200 MiB: {took:.1f} s")
+
+
+def test_import_never_reads_outside_the_store_directory(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """Metadata files are data: one naming a key that would be a path elsewhere is reported."""
+    server = make_server()
+    store = tmp_path / "storage" / "key_value_stores" / "crawl"
+    store.mkdir(parents=True)
+    (tmp_path / "storage" / "secret.bin").write_bytes(b"not yours")
+    (store / "fine.txt").write_bytes(b"fine")
+    for name, key in (("a.__metadata__.json", "../secret"), ("b.__metadata__.json", "..")):
+        meta = {"key": key, "contentType": "application/octet-stream", "extension": "bin"}
+        (store / name).write_text(json.dumps(meta))
+
+    done = openkvs("import", tmp_path / "storage", *server_args(server))
+
+    assert done.returncode == 1
+    assert done.stderr.count("its body is missing") == 2
+    assert server_records(server, store_id_by_name(server, "crawl")) == {
+        "fine": ("text/plain; charset=utf-8", b"fine")
+    }

@@ -13,7 +13,6 @@ from openkvs.moving.api import KvsApi
 from openkvs.moving.copying import RECOVERABLE, copy_stores
 from openkvs.moving.exporting import chosen_stores, export_to_folder, export_to_zip
 from openkvs.moving.importing import import_folder
-from openkvs.moving.layouts import LayoutError
 from openkvs.moving.progress import Reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,7 +59,7 @@ def _run(verb: str, quiet: bool, work: Callable[[Reporter], None]) -> None:
         except KeyboardInterrupt:
             click.echo(report.summary.line(f"interrupted, {verb} so far"), err=True)
             sys.exit(INTERRUPTED)
-        except (*RECOVERABLE, LayoutError) as exc:  # with --fail-fast, or before any record
+        except RECOVERABLE as exc:  # with --fail-fast, or before any record
             click.echo(report.summary.line(f"{verb} so far"), err=True)
             raise click.ClickException(str(exc)) from None
     click.echo(report.summary.line(verb))

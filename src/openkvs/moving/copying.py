@@ -8,11 +8,12 @@ from functools import partial
 import httpx
 
 from openkvs.moving.api import ApiFailure, KvsApi, Store
+from openkvs.moving.layouts import LayoutError
 from openkvs.moving.progress import Reporter
 from openkvs.moving.sameness import Counted, identical
 
 # What fails one record (or one store) and lets the rest go on.
-RECOVERABLE = (ApiFailure, httpx.HTTPError, OSError)
+RECOVERABLE = (ApiFailure, LayoutError, httpx.HTTPError, OSError)
 
 
 def attempt(report: Reporter, where: str, fail_fast: bool, work: Callable[[], None]) -> None:

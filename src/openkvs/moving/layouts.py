@@ -55,6 +55,14 @@ class LocalStore:
     problems: list[str]  # files that are not records, as the store's library would see it
 
 
+def _sibling(path: Path, name: str) -> Path | None:
+    """`name` beside `path`, or None when it is not a plain file name (a key from a metadata
+    file may say anything, and must not lead out of its store's directory)."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        return None
+    return path.with_name(name)
+
+
 def stores_dir(path: Path) -> Path:
     """`path` if it is a key_value_stores folder, else the one in it or in its `storage/`."""
     if path.name == STORES_DIR and path.is_dir():
@@ -117,9 +125,9 @@ def _python_records(
         if meta is None or not isinstance(meta.get("key"), str):
             store.problems.append(f"{path.name}: not a record's metadata")
             continue
-        body = path.with_name(quote(meta["key"], safe=""))
-        if not body.is_file():
-            store.problems.append(f"{path.name}: its body {body.name} is missing")
+        body = _sibling(path, quote(meta["key"], safe=""))
+        if body is None or not body.is_file():
+            store.problems.append(f"{path.name}: its body is missing")
             continue
         content_type = meta.get("content_type") or "application/octet-stream"
         store.records.append(LocalRecord(meta["key"], body, str(content_type)))
@@ -139,10 +147,10 @@ def _js_records(
             store.problems.append(f"{path.name}: not a record's metadata")
             continue
         key, extension = meta["key"], meta.get("extension")
-        body = path.with_name(f"{key}.{extension}") if extension else path.with_name(key)
-        if not body.is_file():  # the library falls back to the bare key too
-            body = path.with_name(key)
-        if not body.is_file():
+        body = _sibling(path, f"{key}.{extension}") if extension else None
+        if body is None or not body.is_file():  # the library falls back to the bare key too
+            body = _sibling(path, key)
+        if body is None or not body.is_file():
             store.problems.append(f"{path.name}: its body is missing")
             continue
         content_type = meta.get("contentType") or js_content_type(body.name) or "text/plain"
@@ -165,6 +173,8 @@ def python_names(key: str, content_type: str) -> tuple[str, str]:
     """File names of a record's body and metadata in Crawlee for Python's layout (the key
     alone decides them)."""
     body = quote(key, safe="")
+    if body in (".", ".."):
+        raise LayoutError(f"the key {key!r} cannot be a file name in this layout")
     return body, body + RECORD_METADATA
 
 
