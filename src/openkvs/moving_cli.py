@@ -39,6 +39,13 @@ def _server(command: F) -> F:
 
 def _common(command: F) -> F:
     command = click.option(
+        "--parallel",
+        type=click.IntRange(1, 64),
+        default=4,
+        show_default=True,
+        help="Records moved at once.",
+    )(command)
+    command = click.option(
         "--fail-fast", is_flag=True, help="Stop at the first record that fails."
     )(command)
     return click.option(
@@ -78,7 +85,13 @@ def _run(verb: str, quiet: bool, work: Callable[[Reporter], None]) -> None:
 @_server
 @_common
 def import_(
-    path: Path, stores: tuple[str, ...], url: str, token: str | None, quiet: bool, fail_fast: bool
+    path: Path,
+    stores: tuple[str, ...],
+    url: str,
+    token: str | None,
+    quiet: bool,
+    fail_fast: bool,
+    parallel: int,
 ) -> None:
     """Import the key-value stores of the local storage folder PATH (as Crawlee for Python or
     JavaScript, or the Apify CLI, write it: PATH, PATH/storage or PATH/key_value_stores) into
@@ -87,7 +100,7 @@ def import_(
         _run(
             "imported",
             quiet,
-            lambda report: import_folder(api, path, list(stores), report, fail_fast),
+            lambda report: import_folder(api, path, list(stores), report, fail_fast, parallel),
         )
 
 
@@ -111,6 +124,7 @@ def export(
     token: str | None,
     quiet: bool,
     fail_fast: bool,
+    parallel: int,
 ) -> None:
     """Export STORE (an id or a name), or with --all every store of the user, to DEST: a local
     storage folder Crawlee opens as its own (DEST/key_value_stores/<store name>/...), or a ZIP
@@ -125,7 +139,7 @@ def export(
             if dest.suffix.lower() == ".zip":
                 export_to_zip(api, stores, dest, layout, report, fail_fast)
             else:
-                export_to_folder(api, stores, dest, layout, report, fail_fast)
+                export_to_folder(api, stores, dest, layout, report, fail_fast, parallel)
 
         _run("exported", quiet, work)
 
@@ -145,6 +159,7 @@ def copy(
     to_token: str | None,
     quiet: bool,
     fail_fast: bool,
+    parallel: int,
 ) -> None:
     """Copy STORES (ids or names; none: every store of the source's user) between two servers
     that speak the Apify API. A named store keeps its name; an unnamed one gets a new unnamed
@@ -154,5 +169,5 @@ def copy(
         _run(
             "copied",
             quiet,
-            lambda report: copy_stores(origin, target, list(stores), report, fail_fast),
+            lambda report: copy_stores(origin, target, list(stores), report, fail_fast, parallel),
         )

@@ -11,18 +11,24 @@ from openkvs.moving.api import ApiFailure, KvsApi, Store
 from openkvs.moving.layouts import LayoutError
 from openkvs.moving.progress import Reporter
 from openkvs.moving.sameness import Counted, identical
+from openkvs.moving.workers import Workers, stop
 
 # What fails one record (or one store) and lets the rest go on.
 RECOVERABLE = (ApiFailure, LayoutError, httpx.HTTPError, OSError)
 
 
-def attempt(report: Reporter, where: str, fail_fast: bool, work: Callable[[], None]) -> None:
+def attempt(report: Reporter, fail_fast: bool, where: str, work: Callable[[], None]) -> None:
     try:
         work()
     except RECOVERABLE as exc:
         if fail_fast:
+            stop()  # the records other threads hold go no further either
             raise
         report.failed(where, str(exc) or type(exc).__name__)
+
+
+def workers(report: Reporter, fail_fast: bool, parallel: int) -> Workers:
+    return Workers(parallel, partial(attempt, report, fail_fast))
 
 
 def label(store: Store) -> str:
@@ -30,33 +36,30 @@ def label(store: Store) -> str:
 
 
 def copy_stores(
-    source: KvsApi, dest: KvsApi, wanted: list[str], report: Reporter, fail_fast: bool
+    source: KvsApi,
+    dest: KvsApi,
+    wanted: list[str],
+    report: Reporter,
+    fail_fast: bool,
+    parallel: int,
 ) -> None:
     """`wanted` (ids or names; none: every store of the source's user). A store keeps its name;
     an unnamed one gets a new unnamed store on every run."""
     stores = [source.store(name) for name in wanted] if wanted else list(source.stores())
-    for store in stores:
-        attempt(
-            report,
-            f"store {label(store)}",
-            fail_fast,
-            partial(copy_store, source, dest, store, report, fail_fast),
-        )
+    with workers(report, fail_fast, parallel) as pool:
+        for store in stores:
+            work = partial(copy_store, source, dest, store, report, pool)
+            attempt(report, fail_fast, f"store {label(store)}", work)
 
 
-def copy_store(
-    source: KvsApi, dest: KvsApi, store: Store, report: Reporter, fail_fast: bool
-) -> None:
+def copy_store(source: KvsApi, dest: KvsApi, store: Store, report: Reporter, pool: Workers) -> None:
     target = dest.open_store(store.name)
     present = dict(dest.keys(target.id))
     report.store(f"{label(store)} -> {label(target)}", None)
     for key, size in source.keys(store.id):
-        attempt(
-            report,
-            f"{label(store)} / {key}",
-            fail_fast,
-            partial(_copy_record, source, dest, store.id, target.id, key, size, present, report),
-        )
+        work = partial(_copy_record, source, dest, store.id, target.id, key, size, present, report)
+        pool.submit(f"{label(store)} / {key}", work)
+    pool.drain()
 
 
 def _copy_record(

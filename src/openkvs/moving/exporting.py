@@ -25,7 +25,7 @@ from stream_zip import ZIP_64, stream_zip
 
 from openkvs.moving import layouts
 from openkvs.moving.api import KvsApi, Store
-from openkvs.moving.copying import RECOVERABLE, attempt, label
+from openkvs.moving.copying import RECOVERABLE, label, workers
 from openkvs.moving.progress import Reporter
 from openkvs.moving.sameness import Counted
 
@@ -43,21 +43,31 @@ def _store_dir(store: Store) -> str:
 
 
 def export_to_folder(
-    api: KvsApi, stores: list[Store], dest: Path, layout: str, report: Reporter, fail_fast: bool
+    api: KvsApi,
+    stores: list[Store],
+    dest: Path,
+    layout: str,
+    report: Reporter,
+    fail_fast: bool,
+    parallel: int,
 ) -> None:
     base = dest / layouts.STORES_DIR
     scratch = dest / ".openkvs-export"  # beside the stores: no library takes it for one
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        for store in stores:
-            directory = base / _store_dir(store)
-            directory.mkdir(parents=True, exist_ok=True)
-            meta = layouts.store_metadata(store.id, store.name, store.dates)
-            _replace(directory / layouts.METADATA, meta, scratch)
-            report.store(f"{label(store)} -> {directory}", None)
-            for key, _ in api.keys(store.id):
-                work = partial(_record_to_folder, api, store, key, directory, layout, scratch)
-                attempt(report, f"{label(store)} / {key}", fail_fast, partial(work, report))
+        with workers(report, fail_fast, parallel) as pool:
+            for store in stores:
+                directory = base / _store_dir(store)
+                directory.mkdir(parents=True, exist_ok=True)
+                meta = layouts.store_metadata(store.id, store.name, store.dates)
+                _replace(directory / layouts.METADATA, meta, scratch)
+                report.store(f"{label(store)} -> {directory}", None)
+                for key, _ in api.keys(store.id):
+                    work = partial(
+                        _record_to_folder, api, store, key, directory, layout, scratch, report
+                    )
+                    pool.submit(f"{label(store)} / {key}", work)
+                pool.drain()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from openkvs.moving import layouts
 from openkvs.moving.api import ApiFailure, KvsApi
-from openkvs.moving.copying import attempt
+from openkvs.moving.copying import attempt, workers
 from openkvs.moving.progress import Reporter
 from openkvs.moving.sameness import Counted
+from openkvs.moving.workers import Workers, check_stopping
 
 CHUNK = 256 * 1024
 
@@ -28,27 +29,27 @@ def store_dirs(path: Path) -> list[Path]:
 
 
 def import_folder(
-    api: KvsApi, path: Path, only: list[str], report: Reporter, fail_fast: bool
+    api: KvsApi, path: Path, only: list[str], report: Reporter, fail_fast: bool, parallel: int
 ) -> None:
-    for directory in store_dirs(path):
-        store = layouts.read_store(directory)
-        if only and store.name not in only and directory.name not in only:
-            continue
-        for problem in store.problems:
-            report.failed(f"{directory.name}", problem)
-        work = partial(_import_store, api, store, report, fail_fast)
-        attempt(report, f"store {store.name}", fail_fast, work)
+    with workers(report, fail_fast, parallel) as pool:
+        for directory in store_dirs(path):
+            store = layouts.read_store(directory)
+            if only and store.name not in only and directory.name not in only:
+                continue
+            for problem in store.problems:
+                report.failed(f"{directory.name}", problem)
+            work = partial(_import_store, api, store, report, pool)
+            attempt(report, fail_fast, f"store {store.name}", work)
 
 
-def _import_store(
-    api: KvsApi, store: layouts.LocalStore, report: Reporter, fail_fast: bool
-) -> None:
+def _import_store(api: KvsApi, store: layouts.LocalStore, report: Reporter, pool: Workers) -> None:
     target = api.open_store(store.name)
     present = dict(api.keys(target.id))
     report.store(f"{store.directory} -> {store.name}", len(store.records))
     for record in store.records:
         work = partial(_import_record, api, target.id, record, present, report)
-        attempt(report, f"{store.name} / {record.key}", fail_fast, work)
+        pool.submit(f"{store.name} / {record.key}", work)
+    pool.drain()
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -60,6 +61,7 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 def _md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     for chunk in _file_chunks(path):
+        check_stopping()
         digest.update(chunk)
     return digest.hexdigest()
 

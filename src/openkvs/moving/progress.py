@@ -5,6 +5,7 @@ a plain line every few seconds elsewhere (CI logs), nothing but problems with --
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ class Reporter:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._shown = time.monotonic()
+        self._lock = threading.Lock()  # records finish on several threads
 
     def __enter__(self) -> Reporter:
         if self._bars:
@@ -85,6 +87,10 @@ class Reporter:
             )
 
     def done(self, nbytes: int, skipped: bool = False) -> None:
+        with self._lock:
+            self._count(nbytes, skipped)
+
+    def _count(self, nbytes: int, skipped: bool) -> None:
         summary = self.summary
         if skipped:
             summary.skipped += 1
@@ -98,7 +104,8 @@ class Reporter:
             self._errors.print(self.summary.line("so far"))
 
     def failed(self, where: str, reason: str) -> None:
-        self.summary.failed += 1
         problem = f"FAILED {where}: {reason}"
-        self.summary.problems.append(problem)
-        self._errors.print(problem, markup=False)
+        with self._lock:
+            self.summary.failed += 1
+            self.summary.problems.append(problem)
+            self._errors.print(problem, markup=False)

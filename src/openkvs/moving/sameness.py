@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 
 from openkvs.moving.api import RecordHead
+from openkvs.moving.workers import check_stopping
 
 
 def identical(source: RecordHead, dest: RecordHead | None) -> bool:
@@ -23,7 +24,8 @@ def identical(source: RecordHead, dest: RecordHead | None) -> bool:
 
 
 class Counted:
-    """Passes bytes through, counting them and taking their MD5 on the way."""
+    """Passes bytes through, counting them and taking their MD5 on the way (and stops them when
+    the run is stopping)."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = chunks
@@ -32,6 +34,7 @@ class Counted:
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._chunks:
+            check_stopping()
             self.size += len(chunk)
             self._md5.update(chunk)
             yield chunk
