@@ -93,22 +93,26 @@ def check_crawl(server: ServerProcess, storage: Path) -> None:
     assert not (storage / "key_value_stores" / "pages").exists()
 
 
-def test_the_python_recipe_keeps_its_pages_on_openkvs(
-    make_server: MakeServer, site: str, tmp_path: Path
-) -> None:
-    server = make_server()
-    storage = tmp_path / "storage"
+def crawl(command: list[str], server: ServerProcess, storage: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(RECIPES / "crawl_to_openkvs.py"), site],
-        cwd=tmp_path,
+        command,
+        cwd=storage.parent,
         env=crawler_env(server, storage),
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     check_crawl(server, storage)
+
+
+def test_the_python_recipe_keeps_its_pages_on_openkvs(
+    make_server: MakeServer, site: str, tmp_path: Path
+) -> None:
+    server = make_server()
+    storage = tmp_path / "storage"
+    crawl([sys.executable, str(RECIPES / "crawl_to_openkvs.py"), site], server, storage)
 
 
 @pytest.mark.skipif(
@@ -125,16 +129,6 @@ def test_the_javascript_recipe_keeps_its_pages_on_openkvs(
     script = JS_DIR / f"_recipe-{uuid.uuid4().hex[:8]}.mjs"
     shutil.copy(RECIPES / "crawl-to-openkvs.mjs", script)
     try:
-        done = subprocess.run(
-            [NODE, str(script), site],
-            cwd=tmp_path,
-            env=crawler_env(server, storage),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        crawl([NODE, str(script), site], server, storage)
     finally:
         script.unlink()
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    check_crawl(server, storage)

@@ -50,11 +50,11 @@ def _records_file(tmp_path: Path, records: list[tuple[str, bytes, str]]) -> Path
     return path
 
 
-def python_storage(mode: str, directory: Path, store: str, records: Path | None = None) -> Any:
-    args = [sys.executable, "-m", "tests.crawlee_storage", mode, str(directory), store]
+def _library(mode: str, args: list[str], cwd: Path, records: Path | None) -> Any:
+    """Run a library's side (`mode`: write or read); what it read, parsed."""
     done = subprocess.run(
         [*args, *([str(records)] if records else [])],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
@@ -62,6 +62,11 @@ def python_storage(mode: str, directory: Path, store: str, records: Path | None 
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if mode == "read" else None
+
+
+def python_storage(mode: str, directory: Path, store: str, records: Path | None = None) -> Any:
+    args = [sys.executable, "-m", "tests.crawlee_storage", mode, str(directory), store]
+    return _library(mode, args, REPO, records)
 
 
 def js_storage(
@@ -69,16 +74,7 @@ def js_storage(
 ) -> Any:
     assert NODE is not None
     args = [NODE, "local_storage.mjs", mode, str(directory), store, "1" if metadata else "0"]
-    done = subprocess.run(
-        [*args, *([str(records)] if records else [])],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if mode == "read" else None
+    return _library(mode, args, JS_DIR, records)
 
 
 def server_records(server: ServerProcess, store_id: str) -> dict[str, tuple[str, bytes]]:
