@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: serve test test-reliability bench bench-ladder lint format typecheck clean services
+.PHONY: serve test test-reliability bench bench-ladder bench-moving lint format typecheck clean services
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: $(STAMP)
 # and SeaweedFS, interleaved; writes docs/w2-ladder.md.
 bench-ladder: $(STAMP)
 	$(BIN)/python -m bench.ladder $(ARGS)
+
+# How fast and in how much memory `openkvs copy` moves 10,000 small records and one 1 GiB record
+# between two local servers (prints; writes nothing).
+bench-moving: $(STAMP)
+	$(BIN)/python -m bench.moving $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
