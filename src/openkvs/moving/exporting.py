@@ -170,10 +170,10 @@ def _open(
     out of the archive (and reported) instead of ending it."""
     try:
         head, chunks = stack.enter_context(api.read(store.id, key, stored=False))
+        body_name, meta_name = LAYOUTS[layout](key, head.content_type)
     except RECOVERABLE as exc:
         if fail_fast:
             raise
         report.failed(f"{label(store)} / {key}", str(exc) or type(exc).__name__)
         return None
-    body_name, meta_name = LAYOUTS[layout](key, head.content_type)
     return _Opened(body_name, meta_name, head.content_type, Counted(chunks))
