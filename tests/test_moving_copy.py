@@ -104,6 +104,12 @@ def test_a_record_the_destination_refuses_is_reported_and_the_rest_copied(
         left = list_key_sizes(client, store_id_by_name(other, "crawl"))
     assert "zipped" not in left and "screenshot" not in left and "page.html" in left
 
+    # With several records in flight, the others stop too; the failure is still the one shown.
+    third = make_server(["--max-record-size", "100KB"])
+    code, out, err = copy(source, third, "--fail-fast")
+    assert code == 1
+    assert "record-too-large" in err and "Traceback" not in err
+
 
 @pytest.mark.skipif(not BOTH_BACKENDS, reason="needs both backends")
 def test_copy_between_the_two_backends_both_ways(make_server: MakeServer, backend: str) -> None:

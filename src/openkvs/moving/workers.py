@@ -36,6 +36,7 @@ class Workers:
         self._run = run  # (where, work): work, with its failure reported
         self._pool = ThreadPoolExecutor(self._parallel, thread_name_prefix="openkvs-move")
         self._pending: set[Future[None]] = set()
+        STOPPING.clear()
 
     def __enter__(self) -> Workers:
         return self
@@ -61,4 +62,7 @@ class Workers:
     def _settle(self, how: str) -> None:
         done, self._pending = wait(self._pending, return_when=how)
         for future in done:
-            future.result()
+            failure = future.exception()
+            # A body cut off by the stop is not news: what caused the stop is raised elsewhere.
+            if failure is not None and not isinstance(failure, Stopped):
+                raise failure
