@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: serve test test-reliability bench bench-ladder bench-moving lint format typecheck clean services
+.PHONY: serve test test-reliability bench bench-ladder bench-moving bench-ab lint format typecheck clean services
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-ladder: $(STAMP)
 # between two local servers (prints; writes nothing).
 bench-moving: $(STAMP)
 	$(BIN)/python -m bench.moving $(ARGS)
+
+# The access log's and the metrics' cost on W1 as paired A/B runs, an identical twin as control.
+bench-ab: $(STAMP)
+	$(BIN)/python -m bench.ab_pairs $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench

@@ -99,6 +99,8 @@ MIGRATIONS: list[str] = [
     + PUT_RECORDS_FUNCTION
     + DELETE_RECORD_FUNCTION
     + ANNOUNCE_CHANGES,
+    # 4: a batch of writes locks each store once and adds one delta row per store
+    PUT_RECORDS_FUNCTION,
 ]
 
 

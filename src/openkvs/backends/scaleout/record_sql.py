@@ -113,21 +113,33 @@ DELETE_RECORD_FUNCTION = (
 )
 
 # Unconditional writes, many in one statement (batches.py): the outcome of each, in order: 'ok',
-# or 'no-store' / 'expired' for a write that changed nothing (the others are committed).
+# or 'no-store' / 'expired' for a write that changed nothing (the others are committed). Each
+# store is locked once for the batch, not once per write, and gets one delta row per batch: on a
+# row many batches lock at once, every further lock is a new MultiXact and a WAL record, which
+# had made writes to one store cost PostgreSQL three times the CPU of writes spread over many.
 PUT_RECORDS_FUNCTION = """
-    CREATE FUNCTION openkvs_put_records(
+    CREATE OR REPLACE FUNCTION openkvs_put_records(
         p_store text[], p_key text[], p_size bigint[], p_type text[], p_encoding text[],
         p_etag text[], p_at bigint[], p_body bytea[], p_object text[]
     ) RETURNS text[] LANGUAGE plpgsql AS $$
     DECLARE
         outcomes text[] := '{}';
+        live text[];
         old_size bigint;
         old_object text;
         created boolean;
+        d_store text[] := '{}';
+        d_writes bigint[] := '{}';
+        d_bytes bigint[] := '{}';
+        d_records bigint[] := '{}';
+        d_at bigint[] := '{}';
+        j integer;
     BEGIN
+        SELECT coalesce(array_agg(id), '{}') INTO live FROM (
+            SELECT id FROM stores WHERE id = ANY(p_store) ORDER BY id FOR KEY SHARE
+        ) locked;
         FOR i IN 1 .. coalesce(array_length(p_key, 1), 0) LOOP
-            PERFORM 1 FROM stores WHERE id = p_store[i] FOR KEY SHARE;
-            IF NOT FOUND THEN
+            IF NOT p_store[i] = ANY(live) THEN
                 outcomes := outcomes || 'no-store'::text;
                 CONTINUE;
             END IF;
@@ -160,11 +172,24 @@ PUT_RECORDS_FUNCTION = """
                 INSERT INTO dead_objects (object, dead_at) VALUES (old_object, p_at[i])
                     ON CONFLICT DO NOTHING;
             END IF;
-            INSERT INTO store_deltas (store_id, writes, deletes, bytes, records, modified_at)
-                VALUES (p_store[i], 1, 0, p_size[i] - coalesce(old_size, 0),
-                    CASE WHEN created THEN 1 ELSE 0 END, p_at[i]);
+            j := array_position(d_store, p_store[i]);
+            IF j IS NULL THEN
+                d_store := d_store || p_store[i];
+                d_writes := d_writes || 1::bigint;
+                d_bytes := d_bytes || (p_size[i] - coalesce(old_size, 0));
+                d_records := d_records || (CASE WHEN created THEN 1 ELSE 0 END)::bigint;
+                d_at := d_at || p_at[i];
+            ELSE
+                d_writes[j] := d_writes[j] + 1;
+                d_bytes[j] := d_bytes[j] + p_size[i] - coalesce(old_size, 0);
+                d_records[j] := d_records[j] + CASE WHEN created THEN 1 ELSE 0 END;
+                d_at[j] := greatest(d_at[j], p_at[i]);
+            END IF;
             outcomes := outcomes || 'ok'::text;
         END LOOP;
+        INSERT INTO store_deltas (store_id, writes, deletes, bytes, records, modified_at)
+            SELECT * FROM unnest(d_store, d_writes, array_fill(0::bigint,
+                ARRAY[coalesce(array_length(d_store, 1), 0)]), d_bytes, d_records, d_at);
         RETURN outcomes;
     END;
     $$;
