@@ -165,7 +165,10 @@ def test_copy_stopped_with_ctrl_c_resumes_to_an_identical_store(make_server: Mak
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err
     skipped = int(out.split(" skipped")[0].rsplit(" ", 1)[1])
-    assert skipped == half  # whatever landed is whole: a stopped body lands not at all
+    # Whatever landed is whole, and skipped. A body sent whole just before the stop may still
+    # commit after the copy exited (the server finishes what it received): at most one per
+    # thread (--parallel 4) beyond what was counted.
+    assert half <= skipped <= half + 4
     assert snapshot(dest, target) == snapshot(source, original)
 
 
