@@ -125,6 +125,12 @@ def test_copy_between_the_two_backends_both_ways(make_server: MakeServer, backen
     assert snapshot(back, store_id_by_name(back, "crawl")) == expected
 
 
+def _at_a_terminal() -> None:
+    """Ctrl-C as at a terminal: a test run started in the background (CI) has SIGINT ignored,
+    and a child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _copy_process(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "openkvs", "copy", *args],
@@ -133,6 +139,7 @@ def _copy_process(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_at_a_terminal,
     )
 
 
