@@ -11,7 +11,7 @@ import click
 
 from openkvs.moving.api import KvsApi
 from openkvs.moving.copying import RECOVERABLE, copy_stores
-from openkvs.moving.exporting import chosen_stores, export_to_folder, export_to_zip
+from openkvs.moving.exporting import export_to_folder, export_to_zip
 from openkvs.moving.importing import import_folder
 from openkvs.moving.progress import Reporter
 
@@ -135,7 +135,7 @@ def export(
     with _api(url, token) as api:
 
         def work(report: Reporter) -> None:
-            stores = chosen_stores(api, [] if store is None else [store])
+            stores = api.chosen([] if store is None else [store])
             if dest.suffix.lower() == ".zip":
                 export_to_zip(api, stores, dest, layout, report, fail_fast)
             else:

@@ -110,6 +110,10 @@ class KvsApi:
             if not items or offset >= int(page.get("total", offset)):
                 return
 
+    def chosen(self, wanted: list[str]) -> list[Store]:
+        """The stores `wanted` names (ids or names); none named: every store of the user."""
+        return [self.store(name) for name in wanted] if wanted else list(self.stores())
+
     def store(self, id_or_name: str) -> Store:
         """A store by id, or by the name it has among the user's stores."""
         response = self._http.get(f"/key-value-stores/{quote(id_or_name, safe='~')}")

@@ -21,10 +21,15 @@ def attempt(report: Reporter, fail_fast: bool, where: str, work: Callable[[], No
     try:
         work()
     except RECOVERABLE as exc:
-        if fail_fast:
-            stop()  # the records other threads hold go no further either
-            raise
-        report.failed(where, str(exc) or type(exc).__name__)
+        failed(report, fail_fast, where, exc)
+
+
+def failed(report: Reporter, fail_fast: bool, where: str, exc: Exception) -> None:
+    """Reports a failure, or (with --fail-fast) ends the run with it."""
+    if fail_fast:
+        stop()  # the records other threads hold go no further either
+        raise exc
+    report.failed(where, str(exc) or type(exc).__name__)
 
 
 def workers(report: Reporter, fail_fast: bool, parallel: int) -> Workers:
@@ -45,7 +50,7 @@ def copy_stores(
 ) -> None:
     """`wanted` (ids or names; none: every store of the source's user). A store keeps its name;
     an unnamed one gets a new unnamed store on every run."""
-    stores = [source.store(name) for name in wanted] if wanted else list(source.stores())
+    stores = source.chosen(wanted)
     with workers(report, fail_fast, parallel) as pool:
         for store in stores:
             work = partial(copy_store, source, dest, store, report, pool)

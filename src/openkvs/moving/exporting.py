@@ -25,17 +25,13 @@ from stream_zip import ZIP_64, stream_zip
 
 from openkvs.moving import layouts
 from openkvs.moving.api import KvsApi, Store
-from openkvs.moving.copying import RECOVERABLE, label, workers
+from openkvs.moving.copying import RECOVERABLE, failed, label, workers
 from openkvs.moving.progress import Reporter
 from openkvs.moving.sameness import Counted
 
 LAYOUTS = {"python": layouts.python_names, "js": layouts.js_names}
 METADATA_WRITERS = {"python": layouts.python_metadata, "js": layouts.js_metadata}
 FILE_MODE = 0o600
-
-
-def chosen_stores(api: KvsApi, wanted: list[str]) -> list[Store]:
-    return [api.store(name) for name in wanted] if wanted else list(api.stores())
 
 
 def _store_dir(store: Store) -> str:
@@ -172,8 +168,6 @@ def _open(
         head, chunks = stack.enter_context(api.read(store.id, key, stored=False))
         body_name, meta_name = LAYOUTS[layout](key, head.content_type)
     except RECOVERABLE as exc:
-        if fail_fast:
-            raise
-        report.failed(f"{label(store)} / {key}", str(exc) or type(exc).__name__)
+        failed(report, fail_fast, f"{label(store)} / {key}", exc)
         return None
     return _Opened(body_name, meta_name, head.content_type, Counted(chunks))
