@@ -90,8 +90,8 @@ async def _store(path: Path, **options: Any) -> AsyncIterator[tuple[EmbeddedBack
     backend = EmbeddedBackend(path, **options)
     await backend.start(serve=False)
     try:
-        user = await backend.create_user("u")
-        store, _ = await backend.get_or_create_store(user.id, "s", None)
+        user = await backend.accounts.create_user("u")
+        store, _ = await backend.stores.get_or_create(user.id, "s", None)
         yield backend, store
     finally:
         await backend.close()
@@ -117,11 +117,11 @@ async def _put(
     data: bytes,
     condition: WriteCondition | None = None,
 ) -> RecordMeta:
-    sink = backend.new_body("text/plain", None)
+    sink = backend.records.new_body("text/plain", None)
     await sink.write(data)
     await sink.finish()
     etag = f'"{key}-{len(data)}"'
-    return await backend.put_record(
+    return await backend.records.put(
         store_id, key, "text/plain", None, etag, sink, condition or WriteCondition()
     )
 
@@ -261,12 +261,12 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
 
     async def scenario() -> None:
         async with _store(tmp_path / "data", inline_threshold=1000) as (backend, store):
-            gone, _ = await backend.get_or_create_store(store.user_id, "gone", None)
-            await backend.delete_store(gone.id)
+            gone, _ = await backend.stores.get_or_create(store.user_id, "gone", None)
+            await backend.stores.delete(gone.id)
 
             await _put(backend, store.id, "inline", b"old")
             await _put(backend, store.id, "file", b"f" * 5000)
-            before = await backend.get_record(store.id, "file")
+            before = await backend.records.get(store.id, "file")
             assert before is not None and before.blob is not None
             old_file = before.blob
             assert backend._files.final_path(old_file).exists()
@@ -294,7 +294,7 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
             assert isinstance(results[4], ApiError) and results[4].status == 404
             bodies = {}
             for key in ("new", "inline", "file", "empty"):
-                record = await backend.get_record(store.id, key)
+                record = await backend.records.get(store.id, key)
                 assert record is not None and record.blob is None
                 bodies[key] = record.inline
             assert bodies == {
@@ -304,8 +304,8 @@ def test_small_writes_of_one_batch_go_together_with_every_outcome_kept(
                 "empty": b"",
             }
             assert not backend._files.final_path(old_file).exists()  # buried after the commit
-            assert await backend.get_record(store.id, "cond") is None
-            fresh = await backend.store_by_id(store.id)
+            assert await backend.records.get(store.id, "cond") is None
+            fresh = await backend.stores.by_id(store.id)
             assert fresh is not None
             stats = fresh.stats
             assert (stats.write_count, stats.record_count, stats.storage_bytes) == (6, 4, 27)
@@ -343,9 +343,9 @@ def test_a_full_batch_of_small_writes_is_one_group(
             assert groups == [writer_module.MAX_BATCH]
             assert [r.key for r in results] == [f"k{i}" for i in range(writer_module.MAX_BATCH)]
             for i in (0, half - 1, half, writer_module.MAX_BATCH - 1):
-                record = await backend.get_record(store.id, f"k{i}")
+                record = await backend.records.get(store.id, f"k{i}")
                 assert record is not None and record.inline == f"new {i}".encode()
-            fresh = await backend.store_by_id(store.id)
+            fresh = await backend.stores.by_id(store.id)
             assert fresh is not None
             expected_bytes = sum(len(f"new {i}") for i in range(writer_module.MAX_BATCH))
             assert fresh.stats.record_count == writer_module.MAX_BATCH
@@ -378,9 +378,9 @@ def test_a_group_that_fails_is_run_again_one_write_at_a_time(
                 ]
             assert [r.key for r in await asyncio.gather(*tasks)] == ["a", "b", "c"]
             for key in ("a", "b", "c"):
-                record = await backend.get_record(store.id, key)
+                record = await backend.records.get(store.id, key)
                 assert record is not None and record.inline == key.encode()
-            fresh = await backend.store_by_id(store.id)
+            fresh = await backend.stores.by_id(store.id)
             assert fresh is not None and fresh.stats.write_count == 3
 
     asyncio.run(scenario())

@@ -37,7 +37,7 @@ def _with_backend(
 
 
 async def _user_id(backend: Backend, username: str) -> str:
-    found = await backend.user_by_username(username)
+    found = await backend.accounts.user_by_username(username)
     if found is None:
         raise click.ClickException(f"no user named {username}")
     return found.id
@@ -60,8 +60,8 @@ def user_create(name: str, data_dir: Path, database_url: str | None) -> None:
     value = new_token()
 
     async def work(backend: Backend) -> None:
-        created = await backend.create_user(name)
-        await backend.add_token(created.id, hash_token(value), "default")
+        created = await backend.accounts.create_user(name)
+        await backend.accounts.add_token(created.id, hash_token(value), "default")
         click.echo(f"created user {name} (id {created.id})", err=True)
 
     _with_backend(data_dir, database_url, work)
@@ -82,7 +82,7 @@ def token_create(username: str, label: str, data_dir: Path, database_url: str | 
     value = new_token()
 
     async def work(backend: Backend) -> None:
-        info = await backend.add_token(await _user_id(backend, username), hash_token(value), label)
+        info = await backend.accounts.add_token(await _user_id(backend, username), hash_token(value), label)
         click.echo(f"created token {info.id} for {username}", err=True)
 
     _with_backend(data_dir, database_url, work)
@@ -98,7 +98,7 @@ def token_list(username: str | None, data_dir: Path, database_url: str | None) -
     async def work(backend: Backend) -> None:
         user_id = None if username is None else await _user_id(backend, username)
         click.echo(f"{'ID':<18} {'USER':<31} {'NAME':<16} {'CREATED':<25} STATE")
-        for info in await backend.list_tokens(user_id):
+        for info in await backend.accounts.list_tokens(user_id):
             state = "revoked" if info.revoked else "active"
             created = iso_ms(info.created_at)
             click.echo(f"{info.id:<18} {info.username:<31} {info.name:<16} {created:<25} {state}")
@@ -113,7 +113,7 @@ def token_revoke(token_id: str, data_dir: Path, database_url: str | None) -> Non
     """Revoke a token by its id (see `openkvs token list`); it stops working at once."""
 
     async def work(backend: Backend) -> bool:
-        return await backend.revoke_token(token_id)
+        return await backend.accounts.revoke_token(token_id)
 
     if not _with_backend(data_dir, database_url, work):
         raise click.ClickException(f"no active token with id {token_id}")

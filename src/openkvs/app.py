@@ -184,7 +184,7 @@ class OpenKvs:
         retention = self.settings.unnamed_retention or 0
         while True:
             try:
-                removed = await self.backend.delete_unnamed_stores(now_ms() - retention * 1000)
+                removed = await self.backend.stores.delete_unnamed(now_ms() - retention * 1000)
                 self.backend.telemetry.swept_stores.inc(removed)
                 if removed:
                     log.info("removed %d unnamed stores not accessed for %ss", removed, retention)
@@ -252,7 +252,7 @@ class OpenKvs:
         """A repeated GET answered as before (http/answer_memo.py), and counted as a read."""
         await send(kept.start)
         await send(kept.body)
-        self.backend.note_read(kept.store_id)
+        self.backend.stores.note_read(kept.store_id)
         self._answer_lookups[0] += 1
         seconds = time.perf_counter() - started
         numbers = self._kept_numbers
@@ -344,7 +344,7 @@ class OpenKvs:
                 token = value.strip()
         if not token:
             return
-        user = await self.backend.user_by_token_hash(hash_token(token))
+        user = await self.backend.accounts.user_by_token_hash(hash_token(token))
         if user is None:
             raise invalid_token()
         ctx.user = user

@@ -26,15 +26,15 @@ async def bootstrap(app: OpenKvs) -> None:
         logging.getLogger("openkvs").info("%s", serving)
     else:
         print(serving, flush=True)
-    if await app.backend.count_users() > 0:
+    if await app.backend.accounts.count_users() > 0:
         return
     username = check_username(settings.username)
     token = settings.token or new_token()
     try:
-        user = await app.backend.create_user(username)
+        user = await app.backend.accounts.create_user(username)
     except ApiError:  # another node of the deployment bootstrapped at the same moment
         return
-    await app.backend.add_token(user.id, hash_token(token), "bootstrap")
+    await app.backend.accounts.add_token(user.id, hash_token(token), "bootstrap")
     _keep_copy(settings.data_dir / TOKEN_FILE, token)
     print(
         f"\nCreated user '{username}'. Its token is shown once; a copy is in "

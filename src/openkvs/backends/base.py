@@ -52,20 +52,9 @@ class StorageTotals:
     record_bytes: int
 
 
-class Backend(Protocol):
-    telemetry: Telemetry  # what the backend counts for /metrics
+class Accounts(Protocol):
+    """Users and their API tokens."""
 
-    async def start(self, serve: bool = True) -> None:
-        """Open storage; `serve` also starts background work (stats, recovery, sweeping)."""
-
-    async def close(self) -> None: ...
-
-    async def ready(self) -> str | None:
-        """None when storage takes writes (database and files or bucket answer), else why not."""
-
-    async def totals(self) -> StorageTotals: ...
-
-    # users and tokens
     async def count_users(self) -> int: ...
 
     async def create_user(self, username: str) -> User: ...
@@ -82,46 +71,59 @@ class Backend(Protocol):
 
     async def revoke_token(self, token_id: str) -> bool: ...
 
-    # stores
-    async def store_by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
+
+class Stores(Protocol):
+    """Key-value stores: their rows, names, access and counters."""
+
+    async def by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
         """The store; without `counters`, its stats and times may be stale and the object
         shared between callers (enough to decide access and find records, never to show)."""
         ...
 
-    async def store_by_name(
-        self, user_id: str, name: str, *, counters: bool = True
-    ) -> Store | None: ...
+    async def by_name(self, user_id: str, name: str, *, counters: bool = True) -> Store | None: ...
 
-    async def list_stores(
+    async def page(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
-    ) -> tuple[int, list[Store]]: ...
+    ) -> tuple[int, list[Store]]:
+        """(total, one page of the user's stores by creation time)."""
+        ...
 
-    async def get_or_create_store(
+    async def get_or_create(
         self, user_id: str, name: str | None, schema: dict[str, Any] | None
     ) -> tuple[Store, bool]: ...
 
-    async def update_store(
+    async def update(
         self, store_id: str, *, name: Any = UNSET, general_access: Any = UNSET, title: Any = UNSET
     ) -> Store | None: ...
 
-    async def delete_store(self, store_id: str) -> bool: ...
+    async def delete(self, store_id: str) -> bool: ...
 
-    async def delete_unnamed_stores(self, accessed_before_ms: int) -> int: ...
+    async def delete_unnamed(self, accessed_before_ms: int) -> int: ...
 
-    # records
-    async def list_keys(
+    # stats applied in the background (behaviour.md#stats)
+    def note_read(self, store_id: str) -> None: ...
+
+    def note_list(self, store_id: str) -> None: ...
+
+    def note_access(self, store_id: str) -> None: ...
+
+
+class Records(Protocol):
+    """The records of stores: keys, metadata and bodies."""
+
+    async def keys(
         self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
     ) -> list[KeyItem]:
         """Keys in byte order with after < key, lower <= key < upper (bounds optional)."""
 
-    async def get_record(self, store_id: str, key: str) -> RecordMeta | None: ...
+    async def get(self, store_id: str, key: str) -> RecordMeta | None: ...
 
     async def open_body(self, record: RecordMeta) -> BodyStream | None:
         """None when the body is gone (the record was overwritten or deleted meanwhile)."""
 
     def new_body(self, content_type: str, encoding: str | None) -> BodySink: ...
 
-    async def put_record(
+    async def put(
         self,
         store_id: str,
         key: str,
@@ -133,19 +135,33 @@ class Backend(Protocol):
     ) -> RecordMeta:
         """Commit a record; raises 404 if the store is gone and 412 if the condition fails."""
 
-    async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool: ...
+    async def delete(self, store_id: str, key: str, condition: WriteCondition) -> bool: ...
 
     async def presigned_url(
         self, record: RecordMeta, disposition: str | None, expires: int
     ) -> str | None:
         """A short-lived URL the object store serves the body from, if the backend has one."""
 
-    # stats applied in the background (behaviour.md#stats)
-    def note_read(self, store_id: str) -> None: ...
 
-    def note_list(self, store_id: str) -> None: ...
+class Backend(Protocol):
+    """Storage as three parts (accounts, stores, records), made by `start` and stopped by
+    `close`, plus what concerns the whole of it."""
 
-    def note_access(self, store_id: str) -> None: ...
+    telemetry: Telemetry  # what the backend counts for /metrics
+    accounts: Accounts
+    stores: Stores
+    records: Records
+
+    async def start(self, serve: bool = True) -> None:
+        """Open storage and make the parts; `serve` also starts background work (stats,
+        recovery, sweeping)."""
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> str | None:
+        """None when storage takes writes (database and files or bucket answer), else why not."""
+
+    async def totals(self) -> StorageTotals: ...
 
     def watch_changes(self, watcher: ChangeWatcher) -> Callable[[], None] | None:
         """Tell `watcher` of every change this process will see, and return what applies the

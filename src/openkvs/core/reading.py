@@ -24,10 +24,10 @@ class RecordReader:
         returned here, never from the one passed in.
         """
         for _ in range(OPEN_ATTEMPTS):
-            stream = await self.backend.open_body(record)
+            stream = await self.backend.records.open_body(record)
             if stream is not None:
                 return record, stream
-            fresh = await self.backend.get_record(store_id, record.key)
+            fresh = await self.backend.records.get(store_id, record.key)
             if fresh is None:
                 raise record_not_found()
             record = fresh

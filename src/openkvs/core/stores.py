@@ -44,7 +44,7 @@ class StoreAccess:
             # (behaviour.md#ids-names-and-keys).
             if not STORE_ID_RE.fullmatch(ref):
                 raise store_not_found()
-            store = await self.backend.store_by_id(ref, counters=counters)
+            store = await self.backend.stores.by_id(ref, counters=counters)
             if store is None:
                 raise store_not_found()
             return store, False
@@ -58,9 +58,9 @@ class StoreAccess:
         elif user is not None and user.username == username:
             owner = user
         else:
-            owner = await self.backend.user_by_username(username)
+            owner = await self.backend.accounts.user_by_username(username)
         found = (
-            await self.backend.store_by_name(owner.id, name, counters=counters) if owner else None
+            await self.backend.stores.by_name(owner.id, name, counters=counters) if owner else None
         )
         if found is None:
             raise store_not_found()

@@ -47,7 +47,7 @@ async def receive_record(
     decoded: bytearray | None = bytearray() if json_schemas else None
     decoder = BoundedDecoder(encoding, max_inflation, max_size) if encoding else None
     digest = hashlib.md5(usedforsecurity=False)
-    sink = backend.new_body(content_type, encoding)
+    sink = backend.records.new_body(content_type, encoding)
     try:
         async for chunk in body:
             if sink.size + len(chunk) > max_size:
@@ -72,7 +72,7 @@ async def receive_record(
         await sink.discard()
         raise
     etag = f'"{digest.hexdigest()}"'
-    return await backend.put_record(store.id, key, content_type, encoding, etag, sink, condition)
+    return await backend.records.put(store.id, key, content_type, encoding, etag, sink, condition)
 
 
 def _collect(decoded: bytearray | None, piece: bytes) -> None:

@@ -53,14 +53,14 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
     after = start.split("\x00", 1)[0] or None if start else None
     items = []
     if not bounds.empty:
-        items = await app.backend.list_keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
+        items = await app.backend.records.keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
     truncated = len(items) > limit
     items = items[:limit]
     # Record URLs are signed for those who could sign them anyway: the owner and the holders of
     # a storage signature that verified; never for a public store's anonymous reader
     # (behaviour.md#access).
     signed = grant.may_sign
-    app.backend.note_list(store.id)
+    app.backend.stores.note_list(store.id)
     await ctx.json(
         200,
         {
@@ -85,7 +85,7 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
 
 async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
     store, _grant, bounds = await _listing(app, ctx)
-    app.backend.note_list(store.id)
+    app.backend.stores.note_list(store.id)
     await ctx.start(
         200,
         [
@@ -113,9 +113,9 @@ async def _members(app: OpenKvs, store: Store, bounds: KeyRange) -> AsyncIterato
         return
     after: str | None = None
     while True:
-        keys = await app.backend.list_keys(store.id, after, bounds.lower, bounds.upper, ZIP_PAGE)
+        keys = await app.backend.records.keys(store.id, after, bounds.lower, bounds.upper, ZIP_PAGE)
         for item in keys:
-            found = await app.backend.get_record(store.id, item.key)
+            found = await app.backend.records.get(store.id, item.key)
             if found is None:  # deleted while the archive was being written
                 continue
             try:

@@ -100,14 +100,14 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
     store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed, counters=False)
     app.limit_records(ctx, store.id)
     attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
-    found = await app.backend.get_record(store.id, key)
+    found = await app.backend.records.get(store.id, key)
     if found is None:
         raise record_not_found()
     if ctx.method == "HEAD":  # behaviour.md#stats: readCount counts GETs; a HEAD is an access
-        app.backend.note_access(store.id)
+        app.backend.stores.note_access(store.id)
         await _answer(ctx, found, None, attachment, key)
         return
-    app.backend.note_read(store.id)
+    app.backend.stores.note_read(store.id)
     if found.inline is not None:  # a small record: its bytes came with it
         await _answer(ctx, found, BytesBodyStream(found.inline), attachment, key)
         if app.memo is not None:
@@ -225,7 +225,7 @@ async def _redirected(
     if encoding and not accepts_encoding(ctx.headers.get("accept-encoding"), encoding):
         return False  # the object store would send bytes this client cannot decode
     disposition = f'attachment; filename="{key}"' if attachment else None
-    url = await app.backend.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
+    url = await app.backend.records.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
     if url is None:
         return False
     await ctx.empty(302, [(b"location", url.encode()), (b"cache-control", b"no-store")])
@@ -289,5 +289,5 @@ async def delete_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
     app.limit_records(ctx, store.id)
-    await app.backend.delete_record(store.id, key, _write_condition(ctx))
+    await app.backend.records.delete(store.id, key, _write_condition(ctx))
     await ctx.empty(204)

@@ -33,7 +33,7 @@ async def list_stores(app: OpenKvs, ctx: Ctx) -> None:
     if ownership == "sharedWithMe":  # openkvs has no sharing: nothing is shared with anyone
         total, stores = 0, list[Store]()
     else:
-        total, stores = await app.backend.list_stores(ctx.user.id, offset, limit, desc, unnamed)
+        total, stores = await app.backend.stores.page(ctx.user.id, offset, limit, desc, unnamed)
     await ctx.json(
         200,
         {
@@ -58,14 +58,14 @@ async def create_store(app: OpenKvs, ctx: Ctx) -> None:
         v.check_store_name(name)
     body = await read_json_object(ctx, app.settings.max_json_body) or {}
     if name is not None:
-        existing = await app.backend.store_by_name(ctx.user.id, name)
+        existing = await app.backend.stores.by_name(ctx.user.id, name)
         if existing is not None:
             await ctx.json(200, {"data": store_json(existing, app.public_base, True)})
             return
     schema = body.get("schema")
     if schema is not None:
         schema = await app.schema_workers.check_store_schema(schema)
-    store, created = await app.backend.get_or_create_store(ctx.user.id, name, schema)
+    store, created = await app.backend.stores.get_or_create(ctx.user.id, name, schema)
     headers = [(b"location", store_url(app.public_base, store.id).encode())] if created else None
     await ctx.json(
         201 if created else 200, {"data": store_json(store, app.public_base, True)}, headers
@@ -75,7 +75,7 @@ async def create_store(app: OpenKvs, ctx: Ctx) -> None:
 async def get_store(app: OpenKvs, ctx: Ctx) -> None:
     store, grant = await app.access.readable(ctx.params["store_id"], ctx.user)
     app.limit_store(ctx, store.id)
-    app.backend.note_access(store.id)
+    app.backend.stores.note_access(store.id)
     # Signed URLs and the secret: the owner's alone (no signature is asked for here).
     await ctx.json(200, {"data": store_json(store, app.public_base, grant is Grant.OWNER)})
 
@@ -98,7 +98,7 @@ async def update_store(app: OpenKvs, ctx: Ctx) -> None:
     if body is None:
         raise ApiError(400, "invalid-request", "The request body must be a JSON object.")
     changes = _store_changes(body)
-    updated = await app.backend.update_store(
+    updated = await app.backend.stores.update(
         store.id,
         name=changes.get("name", UNSET),
         general_access=changes.get("general_access", UNSET),
@@ -112,5 +112,5 @@ async def update_store(app: OpenKvs, ctx: Ctx) -> None:
 async def delete_store(app: OpenKvs, ctx: Ctx) -> None:
     store = await app.access.writable(ctx.params["store_id"], ctx.user)
     app.limit_store(ctx, store.id)
-    await app.backend.delete_store(store.id)
+    await app.backend.stores.delete(store.id)
     await ctx.empty(204)

@@ -25,9 +25,9 @@ async def get_user(app: OpenKvs, ctx: Ctx) -> None:
         return
     user = None
     if STORE_ID_RE.fullmatch(ref):  # user ids have the same form as store ids
-        user = await app.backend.user_by_id(ref)
+        user = await app.backend.accounts.user_by_id(ref)
     if user is None and USERNAME_RE.fullmatch(ref):
-        user = await app.backend.user_by_username(ref)
+        user = await app.backend.accounts.user_by_username(ref)
     if user is None:
         raise ApiError(404, "record-not-found", "User was not found.")
     own = ctx.user is not None and ctx.user.id == user.id
