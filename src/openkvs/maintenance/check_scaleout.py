@@ -35,15 +35,16 @@ async def check_deployment(
                 "SELECT store_id, key, size, object FROM records WHERE object IS NOT NULL"
             )
             findings.records = int(await conn.fetchval("SELECT count(*) FROM records"))
-            waiting = {r[0] for r in await conn.fetch("SELECT object FROM pending_objects")}
-            waiting |= {r[0] for r in await conn.fetch("SELECT object FROM dead_objects")}
+            waiting = {r["object"] for r in await conn.fetch("SELECT object FROM pending_objects")}
+            waiting |= {r["object"] for r in await conn.fetch("SELECT object FROM dead_objects")}
     finally:
         await conn.close()
     referenced = set()
-    for store_id, key, size, name in rows:
+    for row in rows:
+        name, size = row["object"], row["size"]
         findings.bodies += 1
         referenced.add(name)
-        where = f"store {store_id} record {key!r}"
+        where = f"store {row['store_id']} record {row['key']!r}"
         if name not in listed:
             findings.damage.append(f"{where}: object {name} is missing")
         elif listed[name][0] != size:

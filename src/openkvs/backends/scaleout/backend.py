@@ -8,15 +8,15 @@ import logging
 import asyncpg
 
 from openkvs.backends.background import BackgroundWork
-from openkvs.backends.base import ChangeWatcher, StorageTotals
-from openkvs.backends.scaleout.accounts import AccountRows
+from openkvs.backends.base import Accounts, ChangeWatcher, Records, StorageTotals, Stores
+from openkvs.backends.scaleout.accounts import ScaleOutAccounts
 from openkvs.backends.scaleout.batches import RecordReads, RecordWrites
 from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.migrations import migrate
-from openkvs.backends.scaleout.node_cache import Kept, NodeCache
+from openkvs.backends.scaleout.node_cache import NodeCache
 from openkvs.backends.scaleout.objects import BlobLocation, ObjectStore
-from openkvs.backends.scaleout.record_rows import RecordRows
-from openkvs.backends.scaleout.store_rows import StoreRows
+from openkvs.backends.scaleout.record_rows import ScaleOutRecords
+from openkvs.backends.scaleout.store_rows import ScaleOutStores, fold_deltas
 from openkvs.backends.scaleout.sweeper import sweep
 from openkvs.backends.stats_buffer import StatsBuffer
 from openkvs.telemetry import Telemetry
@@ -38,7 +38,16 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """The pool's reset: nothing to undo (see `start`)."""
 
 
-class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
+class ScaleOutBackend(BackgroundWork):
+    """The connection pool, the lanes, the object store and the node cache, shared by the three
+    parts made in `start`; the background work (stats, folds of the deltas, sweeps)."""
+
+    pool: asyncpg.Pool
+    lanes: Lanes  # for the one-statement reads and writes of every request
+    accounts: Accounts
+    stores: Stores
+    records: Records
+
     def __init__(
         self,
         database_url: str,
@@ -57,10 +66,6 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self.telemetry = Telemetry("scaleout")
         self._tasks: list[asyncio.Task[None]] = []
         self.cache = NodeCache(database_url)
-        self.users_by_token = Kept(self.cache)
-        self.users_by_name = Kept(self.cache)
-        self.stores_by_id = Kept(self.cache)
-        self.stores_by_name = Kept(self.cache)
 
     async def start(self, serve: bool = True) -> None:
         self.pool = await asyncpg.create_pool(
@@ -75,8 +80,17 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             reset=_keep_session,
         )
         self.lanes = Lanes(self.database_url, LANES, self._init_connection, COMMAND_TIMEOUT)
-        self.record_reads = RecordReads(self.lanes, LANES, MOST_READS)
-        self.record_writes = RecordWrites(self.lanes, WRITE_BATCHES, MOST_WRITES)
+        self.accounts = ScaleOutAccounts(self.pool, self.lanes, self.cache)
+        self.stores = ScaleOutStores(self.pool, self.lanes, self.cache, self.stats)
+        self.records = ScaleOutRecords(
+            self.pool,
+            self.lanes,
+            RecordReads(self.lanes, LANES, MOST_READS),
+            RecordWrites(self.lanes, WRITE_BATCHES, MOST_WRITES),
+            self.objects,
+            self.inline_threshold,
+            self.object_grace_ms,
+        )
         self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)
@@ -84,7 +98,7 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             await self.objects.start()
             await self.cache.start()
             self._start_stats_flush()
-            self._every(FOLD_INTERVAL, self.fold_deltas, "stats fold")
+            self._every(FOLD_INTERVAL, self._fold_deltas, "stats fold")
             self._every(self._sweep_interval, self._sweep, "sweep")
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
@@ -107,13 +121,13 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     async def totals(self) -> StorageTotals:
         row = await self.pool.fetchrow(
-            "SELECT (SELECT count(*) FROM stores), "
+            "SELECT (SELECT count(*) FROM stores) AS stores, "
             "(SELECT coalesce(sum(record_count), 0) FROM stores) "
-            "+ (SELECT coalesce(sum(records), 0) FROM store_deltas), "
+            "+ (SELECT coalesce(sum(records), 0) FROM store_deltas) AS records, "
             "(SELECT coalesce(sum(storage_bytes), 0) FROM stores) "
-            "+ (SELECT coalesce(sum(bytes), 0) FROM store_deltas)"
+            "+ (SELECT coalesce(sum(bytes), 0) FROM store_deltas) AS record_bytes"
         )
-        return StorageTotals(int(row[0]), int(row[1]), int(row[2]))
+        return StorageTotals(int(row["stores"]), int(row["records"]), int(row["record_bytes"]))
 
     def pool_use(self) -> tuple[int, int, int]:
         """Connections open, of them idle, and the most the node opens (the pool's and the
@@ -131,7 +145,7 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
 
     async def close(self) -> None:
         if await self._stop_background():
-            await self.fold_deltas()
+            await self._fold_deltas()
             await self.cache.close()
             await self.objects.close()
         await self.lanes.close()
@@ -155,6 +169,9 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             )
         finally:
             self.stats.flushed()
+
+    async def _fold_deltas(self) -> None:
+        await fold_deltas(self.pool)
 
     @property
     def _sweep_interval(self) -> float:

@@ -14,19 +14,16 @@ from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
 from openkvs.backends.scaleout.lanes import Lanes
-from openkvs.backends.scaleout.record_sql import CALL_PUT_RECORDS
+from openkvs.backends.scaleout.record_sql import (
+    CALL_PUT_RECORDS,
+    MANY_RECORDS,
+    ONE_RECORD,
+    RecordRow,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body, object"
-ONE_RECORD = f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = $1 AND key = $2"
-# Keys compare in byte order (COLLATE "C"), as the table's primary key does.
-MANY_RECORDS = (
-    "SELECT r.store_id, r.key, r.size, r.content_type, r.content_encoding, r.etag, "
-    "r.modified_at, r.body, r.object FROM unnest($1::text[], $2::text[]) AS q(store_id, key) "
-    'JOIN records r ON r.store_id = q.store_id AND r.key = q.key COLLATE "C"'
-)
 Wanted = tuple[str, str]  # (store id, key)
 
 
@@ -89,27 +86,29 @@ def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> N
 
 
 class RecordReads(Batches[Wanted, Any]):
-    """Record rows (RECORD_COLUMNS) by (store id, key); None for a missing record."""
+    """Record rows (asyncpg.Records with RECORD_COLUMNS) by (store id, key); None for a missing
+    record."""
 
     async def run(self, lane: Any, items: list[Wanted]) -> list[Any]:
         if len(items) == 1:
             return [await self.lanes.run_on(lane, "fetchrow", ONE_RECORD, items[0])]
         wanted = list(dict.fromkeys(items))
-        ids, keys = [w[0] for w in wanted], [w[1] for w in wanted]
+        ids, keys = [store_id for store_id, _ in wanted], [key for _, key in wanted]
         rows = await self.lanes.run_on(lane, "fetch", MANY_RECORDS, (ids, keys))
-        found = {(r[0], r[1]): tuple(r)[1:] for r in rows}
+        found = {(r["store_id"], r["key"]): r for r in rows}
         return [found.get(item) for item in items]
 
 
-class RecordWrites(Batches[tuple[Any, ...], str]):
-    """Unconditional record writes: (store id, key, size, type, encoding, etag, modified at,
-    body, object) each; the outcome of each ('ok', 'no-store', 'expired': record_sql.py)."""
+class RecordWrites(Batches[RecordRow, str]):
+    """Unconditional record writes, a row each; the outcome of each ('ok', 'no-store',
+    'expired': record_sql.py)."""
 
-    async def run(self, lane: Any, items: list[tuple[Any, ...]]) -> list[str]:
+    async def run(self, lane: Any, items: list[RecordRow]) -> list[str]:
         # Rows are locked in one order by every batch: no two batches wait for each other in a
         # circle (a stable sort keeps two writes of one key in the order they came).
-        order = sorted(range(len(items)), key=lambda i: (items[i][0], items[i][1]))
-        columns = [[items[i][c] for i in order] for c in range(9)]
+        order = sorted(range(len(items)), key=lambda i: (items[i].store_id, items[i].key))
+        # One array per column, in the order of openkvs_put_records' arguments.
+        columns = [list(column) for column in zip(*(items[i] for i in order), strict=True)]
         outcomes = await self.lanes.run_on(lane, "fetchval", CALL_PUT_RECORDS, tuple(columns))
         results = [""] * len(items)
         for position, index in enumerate(order):

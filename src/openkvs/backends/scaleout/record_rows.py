@@ -8,9 +8,16 @@ from typing import Any
 import asyncpg
 
 from openkvs.backends.base import BodySink
+from openkvs.backends.scaleout.batches import RecordReads, RecordWrites
 from openkvs.backends.scaleout.bodies import ObjectBody, ObjectBodyStream
-from openkvs.backends.scaleout.record_sql import CALL_DELETE_RECORD, CALL_PUT_RECORD
-from openkvs.backends.scaleout.state import ScaleOutState
+from openkvs.backends.scaleout.lanes import Lanes
+from openkvs.backends.scaleout.objects import ObjectStore
+from openkvs.backends.scaleout.record_sql import (
+    CALL_DELETE_RECORD,
+    CALL_PUT_RECORD,
+    RecordRow,
+    record_from_row,
+)
 from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
 from openkvs.core.errors import ApiError, precondition_failed, store_not_found
@@ -18,18 +25,14 @@ from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 
 
-def _bounds(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:
+def _key_range(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:
+    """after < key, lower <= key < upper (each bound optional) as SQL after `store_id = $1`."""
     sql, args = "", []
     for op, value in ((">", after), (">=", lower), ("<", upper)):
         if value is not None:
             args.append(value)
             sql += f" AND key {op} ${len(args) + 1}"
     return sql, args
-
-
-def _record(row: Any) -> RecordMeta:
-    body = row[6]
-    return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], body, row[7])
 
 
 def _refused(outcome: str) -> ApiError:
@@ -46,36 +49,58 @@ def _refused(outcome: str) -> ApiError:
     raise RuntimeError(f"unknown outcome of a record write: {outcome}")
 
 
-class RecordRows(ScaleOutState):
-    async def list_keys(
+class ScaleOutRecords:
+    def __init__(
+        self,
+        pool: Any,
+        lanes: Lanes,
+        reads: RecordReads,
+        writes: RecordWrites,
+        objects: ObjectStore,
+        inline_threshold: int,
+        object_grace_ms: int,
+    ) -> None:
+        self._pool = pool  # asyncpg.Pool
+        self._lanes = lanes  # for conditional writes and deletes
+        self._reads = reads  # record GETs, read together when they come together
+        self._writes = writes  # unconditional record PUTs, likewise
+        self._objects = objects
+        self._inline_threshold = inline_threshold
+        # Heartbeats at a quarter of the grace period: a live upload is never taken for dead.
+        self._heartbeat_s = min(60.0, max(0.25, object_grace_ms / 4000))
+
+    async def keys(
         self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
     ) -> list[KeyItem]:
-        bounds, args = _bounds(after, lower, upper)
-        rows = await self.pool.fetch(
+        bounds, args = _key_range(after, lower, upper)
+        rows = await self._pool.fetch(
             f"SELECT key, size FROM records WHERE store_id = $1{bounds} "
             f"ORDER BY key LIMIT ${len(args) + 2}",
             store_id,
             *args,
             limit,
         )
-        return [KeyItem(r[0], r[1]) for r in rows]
+        return [KeyItem(r["key"], r["size"]) for r in rows]
 
-    async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
-        row = await self.record_reads.submit((store_id, key))
-        return _record(row) if row else None
+    async def get(self, store_id: str, key: str) -> RecordMeta | None:
+        row = await self._reads.submit((store_id, key))
+        return record_from_row(row) if row else None
 
     async def open_body(self, record: RecordMeta) -> BytesBodyStream | ObjectBodyStream | None:
         # Objects outlive the records that stop pointing at them by the sweeper's grace period,
         # so a version read a moment ago can still be streamed.
         if record.blob is None:
             return BytesBodyStream(record.inline or b"")
-        return ObjectBodyStream(self.objects, record.blob, record.size)
+        return ObjectBodyStream(self._objects, record.blob, record.size)
 
     def new_body(self, content_type: str, encoding: str | None) -> ObjectBody:
-        # Heartbeats at a quarter of the grace period: a live upload is never taken for dead.
-        heartbeat = min(60.0, max(0.25, self.object_grace_ms / 4000))
         return ObjectBody(
-            self.pool, self.objects, self.inline_threshold, content_type, encoding, heartbeat
+            self._pool,
+            self._objects,
+            self._inline_threshold,
+            content_type,
+            encoding,
+            self._heartbeat_s,
         )
 
     async def presigned_url(
@@ -83,11 +108,11 @@ class RecordRows(ScaleOutState):
     ) -> str | None:
         if record.blob is None:
             return None
-        return await self.objects.presigned_get(
+        return await self._objects.presigned_get(
             record.blob, record.content_type, disposition, expires
         )
 
-    async def put_record(
+    async def put(
         self,
         store_id: str,
         key: str,
@@ -113,22 +138,22 @@ class RecordRows(ScaleOutState):
     async def _commit_put(
         self, store_id: str, record: RecordMeta, condition: WriteCondition
     ) -> None:
-        row = (*record.row_head(store_id), record.inline, record.blob)
+        row = RecordRow.of(store_id, record)
         if condition.if_match is None and condition.if_none_match is None:
-            outcome = await self.record_writes.submit(row)
+            outcome = await self._writes.submit(row)
             if outcome != "ok":
                 raise _refused(outcome)
             return
         try:
-            await self.lanes.execute(
+            await self._lanes.execute(
                 CALL_PUT_RECORD, *row, condition.if_match, condition.if_none_match
             )
         except asyncpg.RaiseError as error:
             raise _refused(str(error.args[0] if error.args else error)) from None
 
-    async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
+    async def delete(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         try:
-            deleted = await self.lanes.fetchval(
+            deleted = await self._lanes.fetchval(
                 CALL_DELETE_RECORD,
                 store_id,
                 key,

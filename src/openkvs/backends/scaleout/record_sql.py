@@ -1,5 +1,6 @@
-"""What runs inside PostgreSQL (schema version 3): a record write or delete as one statement, and
-the notices that tell every node a token, user or store changed.
+"""The records table's SQL: its columns, the reads of records, and what runs inside PostgreSQL
+(schema version 3): a record write or delete as one statement, and the notices that tell every
+node a token, user or store changed.
 
 A write takes the store's row in KEY SHARE mode only (it must not vanish meanwhile; writers do
 not block one another), the record's row for update, and adds its change to the store's stats as
@@ -7,6 +8,66 @@ a row of `store_deltas` (folded into `stores` in the background), so that writes
 commit side by side. A failure raises, and the whole statement is undone."""
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from openkvs.core.models import RecordMeta
+
+
+class RecordRow(NamedTuple):
+    """A row of the records table (migrations.py), in its column order: the arguments of a write
+    (openkvs_put_record, openkvs_put_records)."""
+
+    store_id: str
+    key: str
+    size: int
+    content_type: str
+    content_encoding: str | None
+    etag: str
+    modified_at: int
+    body: bytes | None  # the body when it is inline
+    object: str | None  # else the S3 object holding it
+
+    @classmethod
+    def of(cls, store_id: str, record: RecordMeta) -> RecordRow:
+        return cls(
+            store_id,
+            record.key,
+            record.size,
+            record.content_type,
+            record.content_encoding,
+            record.etag,
+            record.modified_at,
+            record.inline,
+            record.blob,
+        )
+
+
+# What a read wants of a record's row (all but store_id), and the record they make.
+RECORD_COLUMNS = "key, size, content_type, content_encoding, etag, modified_at, body, object"
+
+
+def record_from_row(row: Any) -> RecordMeta:
+    """A row with RECORD_COLUMNS (an asyncpg.Record) as the record it holds."""
+    return RecordMeta(
+        row["key"],
+        row["size"],
+        row["content_type"],
+        row["content_encoding"],
+        row["etag"],
+        row["modified_at"],
+        row["body"],
+        row["object"],
+    )
+
+
+ONE_RECORD = f"SELECT {RECORD_COLUMNS} FROM records WHERE store_id = $1 AND key = $2"
+# Keys compare in byte order (COLLATE "C"), as the table's primary key does.
+MANY_RECORDS = (
+    "SELECT r.store_id, r.key, r.size, r.content_type, r.content_encoding, r.etag, "
+    "r.modified_at, r.body, r.object FROM unnest($1::text[], $2::text[]) AS q(store_id, key) "
+    'JOIN records r ON r.store_id = q.store_id AND r.key = q.key COLLATE "C"'
+)
 
 # The condition of a PUT or DELETE (If-Match, If-None-Match: NULL when not sent), as
 # core/conditions.py decides it: "*" matches any existing record.

@@ -39,7 +39,8 @@ async def _sweep_dead(conn: Any, objects: ObjectStore, cutoff: int) -> int:
     rows = await conn.fetch(
         "SELECT object FROM dead_objects WHERE dead_at < $1 LIMIT $2", cutoff, BATCH
     )
-    for (name,) in rows:
+    for row in rows:
+        name = row["object"]
         if not await _referenced(conn, name):
             await objects.delete(name)
         await conn.execute("DELETE FROM dead_objects WHERE object = $1", name)
@@ -51,7 +52,8 @@ async def _sweep_pending(conn: Any, objects: ObjectStore, cutoff: int) -> int:
     rows = await conn.fetch(
         "SELECT object FROM pending_objects WHERE touched_at < $1 LIMIT $2", cutoff, BATCH
     )
-    for (name,) in rows:
+    for row in rows:
+        name = row["object"]
         upload_id = await _declare_dead(conn, name, cutoff)
         if upload_id is None:
             continue
