@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from openkvs.backends.base import UNSET
 from openkvs.core import validation as v
 from openkvs.core.errors import ApiError, invalid_parameter, store_not_found, token_not_provided
 from openkvs.core.models import Store
@@ -81,6 +80,7 @@ async def get_store(app: OpenKvs, ctx: Ctx) -> None:
 
 
 def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The `update_store` arguments for the fields the body sets: the others stay as they are."""
     changes: dict[str, Any] = {}
     if "name" in body:
         changes["name"] = None if body["name"] is None else v.check_store_name(body["name"])
@@ -97,13 +97,7 @@ async def update_store(app: OpenKvs, ctx: Ctx) -> None:
     body = await read_json_object(ctx, app.settings.max_json_body)
     if body is None:
         raise ApiError(400, "invalid-request", "The request body must be a JSON object.")
-    changes = _store_changes(body)
-    updated = await app.backend.update_store(
-        store.id,
-        name=changes.get("name", UNSET),
-        general_access=changes.get("general_access", UNSET),
-        title=changes.get("title", UNSET),
-    )
+    updated = await app.backend.update_store(store.id, **_store_changes(body))
     if updated is None:
         raise store_not_found()
     await ctx.json(200, {"data": store_json(updated, app.public_base, True)})
