@@ -104,16 +104,17 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         (lambda s: verify_record_signature(s.secret, s.id, key, signature)) if signature else None
     )
     store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed, counters=False)
-    app.limit_records(ctx, store.id)
+    app.record_limit.check(ctx, store.id)
     attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
-    found = await app.backend.get_record(store.id, key)
+    backend = ctx.backend
+    found = await backend.get_record(store.id, key)
     if found is None:
         raise record_not_found()
     if ctx.method == "HEAD":  # behaviour.md#stats: readCount counts GETs; a HEAD is an access
-        app.backend.note_access(store.id)
+        backend.note_access(store.id)
         await _answer(ctx, found, None, attachment, key)
         return
-    app.backend.note_read(store.id)
+    backend.note_read(store.id)
     if found.inline is not None:  # a small record: its bytes came with it
         await _answer(ctx, found, found.inline, attachment, key)
         if app.memo is not None:
@@ -253,7 +254,7 @@ async def _redirected(
     if encoding and not accepts_encoding(ctx.headers.get("accept-encoding"), encoding):
         return False  # the object store would send bytes this client cannot decode
     disposition = f'attachment; filename="{key}"' if attachment else None
-    url = await app.backend.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
+    url = await ctx.backend.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
     if url is None:
         return False
     await ctx.empty(302, [(b"location", url.encode()), (b"cache-control", b"no-store")])
@@ -283,7 +284,7 @@ async def put_record(app: OpenKvs, ctx: Ctx) -> None:
 async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
-    app.limit_records(ctx, store.id)
+    app.record_limit.check(ctx, store.id)
     if record_key_reserved(store.id, key):
         raise ApiError(
             400,
@@ -298,7 +299,7 @@ async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
     if length is not None and length > limit:
         raise record_too_large(limit)
     await receive_record(
-        app.backend,
+        ctx.backend,
         store,
         key,
         content_type,
@@ -316,6 +317,6 @@ async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
 async def delete_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
-    app.limit_records(ctx, store.id)
-    await app.backend.delete_record(store.id, key, _write_condition(ctx))
+    app.record_limit.check(ctx, store.id)
+    await ctx.backend.delete_record(store.id, key, _write_condition(ctx))
     await ctx.empty(204)
