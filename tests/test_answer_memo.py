@@ -23,7 +23,7 @@ def scope(path: str, method: str = "GET", token: bytes = b"Bearer t") -> dict[st
 
 def answered(memo: AnswerMemo, request: dict[str, Any], body: bytes, status: int = 200) -> Ctx:
     """A Ctx as the general path leaves it after answering `request` with `body`."""
-    ctx = Ctx(request, None, None, "id")
+    ctx = Ctx(request, None, None, "id", None)
     ctx.memo_key = memo_key(request)
     ctx.memo_generation = memo.generation
     ctx.status = status

@@ -96,6 +96,24 @@ def test_overwrite_replaces_bytes_and_content_type(
     assert response.headers["content-type"] == "application/x-second"
 
 
+def test_records_with_equal_bodies_answer_each_with_its_own_content_type(
+    http: httpx.Client, store: dict[str, object]
+) -> None:
+    # Equal bodies, equal ETags: headers kept for one record must not answer for the other.
+    put_record(http, str(store["id"]), "a", b"same", "text/plain")
+    put_record(http, str(store["id"]), "b", b"same", "application/x-other")
+    for _ in range(3):
+        first = http.get(record_url(str(store["id"]), "a"))
+        second = http.get(record_url(str(store["id"]), "b"))
+        assert first.headers["etag"] == second.headers["etag"]
+        assert first.headers["content-type"] == "text/plain"
+        assert second.headers["content-type"] == "application/x-other"
+    put_record(http, str(store["id"]), "a", b"same", "application/x-third")
+    assert http.get(record_url(str(store["id"]), "a")).headers["content-type"] == (
+        "application/x-third"
+    )
+
+
 def test_missing_content_type_is_stored_as_octet_stream(
     http: httpx.Client, store: dict[str, object]
 ) -> None:

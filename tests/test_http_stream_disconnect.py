@@ -46,7 +46,7 @@ def _stream(receive: Any, chunks: int) -> tuple[list[dict[str, Any]], int, BaseE
 
     async def run() -> BaseException | None:
         scope = {"method": "GET", "headers": [], "query_string": b""}
-        ctx = Ctx(scope, receive, send, "id")
+        ctx = Ctx(scope, receive, send, "id", None)
         try:
             await ctx.stream(source())
         except ClientDisconnected as exc:

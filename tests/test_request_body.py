@@ -25,7 +25,7 @@ def read(headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]) -> 
         return messages[calls - 1]
 
     scope = {"method": "PUT", "headers": headers, "query_string": b""}
-    ctx = Ctx(scope, receive, None, "id")
+    ctx = Ctx(scope, receive, None, "id", None)
 
     async def collect() -> Any:
         try:

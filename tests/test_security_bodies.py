@@ -176,7 +176,7 @@ def run_read(
         "headers": [(b"content-length", b"%d" % declared)],
         "query_string": b"",
     }
-    ctx = Ctx(scope, messages, None, "id", body_timeout=timeout)
+    ctx = Ctx(scope, messages, None, "id", None, body_timeout=timeout)
 
     async def collect() -> list[bytes] | BaseException:
         chunks = []
@@ -240,7 +240,7 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
         raise AssertionError("unreachable")
 
     async def run() -> str:
-        ctx = Ctx(scope, never, None, "id", body_timeout=0.2)
+        ctx = Ctx(scope, never, None, "id", None, body_timeout=0.2)
 
         async def read() -> None:
             async for _ in ctx.stream_body():

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import itertools
 import logging
-import re
 import secrets
 import time
 from bisect import bisect_left
@@ -16,61 +15,25 @@ from typing import Any
 from openkvs.backends.base import Backend
 from openkvs.backends.failures import is_storage_full
 from openkvs.config import Settings
-from openkvs.core.errors import (
-    ApiError,
-    invalid_token,
-    page_not_found,
-    storage_full,
-    store_not_found,
-)
-from openkvs.core.ids import hash_token, now_ms
-from openkvs.core.rate_limit import RateLimiter
+from openkvs.core.errors import ApiError, storage_full
 from openkvs.core.reading import RecordReader
+from openkvs.core.retention import delete_unnamed_stores
 from openkvs.core.schema_worker import SchemaWorkers
 from openkvs.core.stores import StoreAccess
 from openkvs.http.access_log import AccessLog, RequestFacts
 from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
-from openkvs.http.context import CORS_HEADERS, ClientDisconnected, Ctx
+from openkvs.http.authentication import authenticate
+from openkvs.http.context import ClientDisconnected, Ctx
+from openkvs.http.cors import preflight
 from openkvs.http.graceful_stop import GracefulStop, shutting_down
 from openkvs.http.metrics_export import MetricsExport, schema_worker_metrics
 from openkvs.http.ops_views import HEALTH_ROUTES, OPS_VIEWS, Readiness
+from openkvs.http.rate_limits import RateLimit
 from openkvs.http.request_metrics import LATENCY_BUCKETS, RequestMetrics
+from openkvs.http.request_shape import check_request_shape
 from openkvs.http.routes import RECORD_PATH, RECORD_ROUTE, build_router, record_endpoint
 
 log = logging.getLogger("openkvs")
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-MAX_HEADER_BYTES = 64 * 1024
-MAX_HEADERS = 200
-# After an error answered before the request body was read: how much of it is read and dropped
-# so that the client, still sending, gets to read the answer (Ctx.discard_body).
-DISCARD_LIMIT = 64 * 1024 * 1024
-DISCARD_SECONDS = 10.0
-PREFLIGHT_HEADERS = [
-    *CORS_HEADERS,
-    (b"access-control-allow-methods", b"GET, HEAD, PUT, POST, DELETE, OPTIONS"),
-    (b"access-control-max-age", b"86400"),
-]
-
-
-def _check_request_shape(scope: dict[str, Any]) -> None:
-    """What the HTTP parser lets through but the API refuses: huge headers, control characters."""
-    headers = scope["headers"]
-    size = sum(map(len, itertools.chain.from_iterable(headers)))
-    if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
-        raise ApiError(
-            431,
-            "request-header-fields-too-large",
-            f"Request headers may have at most {MAX_HEADERS} fields and {MAX_HEADER_BYTES} bytes.",
-        )
-    path = scope["path"]
-    found = CONTROL_CHARS.search(path)
-    if found:
-        records = path.find("/records/")
-        if 0 <= records < found.start():  # inside a record key
-            raise ApiError(400, "invalid-record-key", "Record key contains invalid character.")
-        if path.startswith("/v2/key-value-stores/"):  # a store reference that names nothing
-            raise store_not_found()
-        raise page_not_found()
 
 
 class OpenKvs:
@@ -85,8 +48,8 @@ class OpenKvs:
         )
         self.router = build_router(self)
         self.record_endpoint = record_endpoint(self)
-        self.record_limiter = RateLimiter(settings.rate_limit_records or 0)
-        self.store_limiter = RateLimiter(settings.rate_limit_store or 0)
+        self.record_limit = RateLimit(settings.rate_limit_records)
+        self.store_limit = RateLimit(settings.rate_limit_store)
         self._background: list[asyncio.Task[None]] = []
         # Request ids: unique across processes by the prefix, cheap per request by the counter.
         self._id_prefix = secrets.token_hex(4)
@@ -113,21 +76,6 @@ class OpenKvs:
             if settings.metrics
             else None
         )
-
-    # rate limits (behaviour.md#retention-and-rate-limits)
-    def limit_records(self, ctx: Ctx, store_id: str) -> None:
-        if self.settings.rate_limit_records:
-            ctx.extra_headers.append(
-                (b"x-ratelimit-limit", str(self.settings.rate_limit_records).encode())
-            )
-            self.record_limiter.hit(store_id)
-
-    def limit_store(self, ctx: Ctx, store_id: str) -> None:
-        if self.settings.rate_limit_store:
-            ctx.extra_headers.append(
-                (b"x-ratelimit-limit", str(self.settings.rate_limit_store).encode())
-            )
-            self.store_limiter.hit(store_id)
 
     # ASGI
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -164,8 +112,11 @@ class OpenKvs:
                 self.memo = memo
         for hook in self.on_started:
             await hook(self)
-        if self.settings.unnamed_retention:
-            self._background.append(asyncio.create_task(self._retention_loop()))
+        retention = self.settings.unnamed_retention
+        if retention:
+            self._background.append(
+                asyncio.create_task(delete_unnamed_stores(self.backend, retention))
+            )
 
     async def shutdown(self) -> None:
         await self.stop.finish()
@@ -179,18 +130,6 @@ class OpenKvs:
     def begin_stop(self) -> None:
         """A stop signal came (serving.py): see http/graceful_stop.py."""
         self.stop.begin()
-
-    async def _retention_loop(self) -> None:
-        retention = self.settings.unnamed_retention or 0
-        while True:
-            try:
-                removed = await self.backend.stores.delete_unnamed(now_ms() - retention * 1000)
-                self.backend.telemetry.swept_stores.inc(removed)
-                if removed:
-                    log.info("removed %d unnamed stores not accessed for %ss", removed, retention)
-            except Exception:
-                log.exception("retention sweep failed")
-            await asyncio.sleep(min(60.0, max(1.0, retention / 10)))
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -209,7 +148,9 @@ class OpenKvs:
                     await self._send_kept(scope, send, kept, started)
                     return
                 self._answer_lookups[1] += 1
-            ctx = Ctx(scope, receive, send, self._request_id(), self.settings.body_timeout)
+            ctx = Ctx(
+                scope, receive, send, self._request_id(), self.backend, self.settings.body_timeout
+            )
             if memo is not None and mkey is not None:
                 ctx.memo_key = mkey
                 ctx.memo_generation = memo.generation
@@ -276,15 +217,15 @@ class OpenKvs:
             if override:
                 ctx.method = override.upper()
             if ctx.method == "OPTIONS":
-                await self._preflight(ctx)
+                await preflight(ctx)
                 return 204
             ops = OPS_VIEWS.get(scope["path"])
             if ops is not None:  # for probes and scrapers: no user token involved
                 ctx.route = scope["path"]
                 await ops(self, ctx)
                 return ctx.status
-            await self._authenticate(ctx)
-            _check_request_shape(scope)
+            await authenticate(ctx)
+            check_request_shape(scope)
             path = scope["path"]
             # One literal trailing slash is tolerated; an encoded one (%2F) belongs to a key.
             if len(path) > 1 and scope.get("raw_path", b"").endswith(b"/"):
@@ -299,18 +240,17 @@ class OpenKvs:
             await self.router(scope, ctx.receive, ctx.send)
             return ctx.status
         except ApiError as err:
-            await self._answer_error(ctx, err)
+            await ctx.answer_error(err)
             return err.status
         except ClientDisconnected:
             raise
         except Exception as exc:
             if is_storage_full(exc):
                 log.warning("request %s: storage is full (%s)", ctx.request_id, exc)
-                await self._answer_error(ctx, storage_full(ctx.request_id))
+                await ctx.answer_error(storage_full(ctx.request_id))
                 return 507
             log.exception("request %s failed", ctx.request_id)
-            await self._answer_error(
-                ctx,
+            await ctx.answer_error(
                 ApiError(
                     500,
                     "internal-server-error",
@@ -318,33 +258,3 @@ class OpenKvs:
                 ),
             )
             return 500
-
-    async def _answer_error(self, ctx: Ctx, err: ApiError) -> None:
-        """The error envelope, unless an answer has begun; then the rest of the body is read."""
-        if ctx.started:
-            return
-        await ctx.error(err)
-        if ctx.has_unread_body():
-            await ctx.discard_body(DISCARD_LIMIT, DISCARD_SECONDS)
-
-    async def _preflight(self, ctx: Ctx) -> None:
-        """CORS preflight: any origin, the methods the API has, the headers asked for."""
-        asked = ctx.headers.get("access-control-request-headers", "Authorization, Content-Type")
-        headers = [*PREFLIGHT_HEADERS, (b"access-control-allow-headers", asked.encode("latin-1"))]
-        await ctx.send({"type": "http.response.start", "status": 204, "headers": headers})
-        await ctx.body(b"")
-
-    async def _authenticate(self, ctx: Ctx) -> None:
-        """A supplied token must be valid, even where none is needed (behaviour.md#access)."""
-        token = ctx.query.get("token")
-        header = ctx.headers.get("authorization")
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                token = value.strip()
-        if not token:
-            return
-        user = await self.backend.accounts.user_by_token_hash(hash_token(token))
-        if user is None:
-            raise invalid_token()
-        ctx.user = user

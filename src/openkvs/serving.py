@@ -20,7 +20,7 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 
 # Headers beyond this are refused by the HTTP parser before the app sees them; the app's own
-# limit (app.MAX_HEADER_BYTES, 431 with the JSON envelope) is lower, so it is the one users meet.
+# limit (http/request_shape.py, 431 with the JSON envelope) is lower, so it is the one users meet.
 HTTP_BUFFER_BYTES = 128 * 1024
 
 # The cyclic garbage collector, tuned for serving: what exists at start-up is frozen out of its

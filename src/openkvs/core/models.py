@@ -61,11 +61,6 @@ class RecordMeta:
     modified_at: int
     inline: bytes | None = None
     blob: str | None = None
-    # The response headers that depend on the record alone, made once by the first GET of a
-    # record object that a backend keeps and shares (the embedded read cache does).
-    answer_headers: list[tuple[bytes, bytes]] | None = field(
-        default=None, compare=False, repr=False
-    )
 
     def row_head(self, store_id: str) -> tuple[Any, ...]:
         """The first columns of its row in either backend's records table: store_id, key, size,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 
 from openkvs.backends.base import Backend, BodyStream
 from openkvs.core.codecs import make_decoder, off_loop
@@ -35,20 +35,26 @@ class RecordReader:
 
 
 async def decoded_chunks(record: RecordMeta, stream: BodyStream) -> AsyncIterator[bytes]:
-    """An opened record's bytes as the client uploaded them before encoding; closes the stream.
+    """An opened record's bytes as the client uploaded them before encoding; closes the stream."""
+    try:
+        async for piece in decoded(record, stream.chunks()):
+            yield piece
+    finally:
+        await stream.close()
+
+
+async def decoded(record: RecordMeta, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """A record's bytes, as stored, decoded to what the client uploaded before encoding.
 
     Decoding runs off the event loop (codecs.off_loop); how much it costs was bounded when the
     record was written (codecs.BoundedDecoder)."""
     decoder = make_decoder(record.content_encoding) if record.content_encoding else None
-    try:
-        async for chunk in stream.chunks():
-            if decoder is None:
-                yield chunk
-            else:
-                async for piece in off_loop(decoder.feed(chunk), len(chunk)):
-                    yield piece
-        if decoder is not None:
-            async for piece in off_loop(decoder.end(), 0):
+    async for chunk in chunks:
+        if decoder is None:
+            yield chunk
+        else:
+            async for piece in off_loop(decoder.feed(chunk), len(chunk)):
                 yield piece
-    finally:
-        await stream.close()
+    if decoder is not None:
+        async for piece in off_loop(decoder.end(), 0):
+            yield piece

@@ -1,4 +1,4 @@
-"""One request: parsed headers and query, the caller, and helpers to answer it."""
+"""One request: parsed headers and query, the caller, the storage, and helpers to answer it."""
 
 from __future__ import annotations
 
@@ -11,19 +11,18 @@ import orjson
 
 from openkvs.core.errors import ApiError
 from openkvs.core.models import User
+from openkvs.core.storage import Backend
+from openkvs.http.cors import CORS_HEADERS
 
-Headers = list[tuple[bytes, bytes]]
-CORS_HEADERS: Headers = [
-    (b"access-control-allow-origin", b"*"),
-    (
-        b"access-control-expose-headers",
-        b"Location, ETag, Last-Modified, Content-Disposition, Content-Range, Content-Encoding, "
-        b"X-RateLimit-Limit, X-Request-Id",
-    ),
-]
+Header = tuple[bytes, bytes]
+Headers = list[Header]
 JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 DEFAULT_BODY_TIMEOUT = 60.0
 UNROUTED = "unrouted"  # the route of a request answered before one was chosen (a 401, a 404)
+# After an error answered before the request body was read: how much of it is read and dropped
+# so that the client, still sending, gets to read the answer (Ctx.discard_body).
+DISCARD_LIMIT = 64 * 1024 * 1024
+DISCARD_SECONDS = 10.0
 
 
 class ClientDisconnected(Exception):
@@ -31,10 +30,11 @@ class ClientDisconnected(Exception):
 
 
 class Ctx:
-    """What a view needs of the ASGI request, parsed once."""
+    """What a view needs of the ASGI request, parsed once, and the storage it is served from."""
 
     __slots__ = (
         "answer_body",
+        "backend",
         "body_done",
         "body_timeout",
         "bytes_in",
@@ -63,11 +63,13 @@ class Ctx:
         receive: Any,
         send: Any,
         request_id: str,
+        backend: Backend,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
     ) -> None:
         self.scope = scope
         self.receive = receive
         self.send = send
+        self.backend = backend
         self.method: str = scope["method"]
         self.headers: dict[str, str] = {
             k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
@@ -155,6 +157,14 @@ class Ctx:
         if err.status >= 500:  # behaviour.md#http: a 5xx names the request, as its log line does
             headers.append((b"x-request-id", self.request_id.encode()))
         await self.json(err.status, err.body(), headers)
+
+    async def answer_error(self, err: ApiError) -> None:
+        """The error envelope, unless an answer has begun; then the rest of the body is read."""
+        if self.started:
+            return
+        await self.error(err)
+        if self.has_unread_body():
+            await self.discard_body(DISCARD_LIMIT, DISCARD_SECONDS)
 
     async def stream_body(self) -> AsyncIterator[bytes]:
         """The request body as it arrives; raises ClientDisconnected if the client goes away, and

@@ -16,6 +16,7 @@ from openkvs.core.models import Store
 from openkvs.core.reading import decoded_chunks
 from openkvs.core.schema import collection_filter
 from openkvs.core.signing import verify_storage_signature
+from openkvs.core.storage import Backend
 from openkvs.core.stores import Grant
 from openkvs.http.context import Ctx
 from openkvs.http.serialize import record_url
@@ -38,7 +39,7 @@ async def _listing(app: OpenKvs, ctx: Ctx) -> tuple[Store, Grant, KeyRange]:
     store, grant = await app.access.readable(
         ctx.params["store_id"], ctx.user, _storage_signed(ctx), counters=False
     )
-    app.limit_store(ctx, store.id)
+    app.store_limit.check(ctx, store.id)
     collection = ctx.query.get("collection") or None
     flt = collection_filter(store.schema, collection) if collection is not None else None
     return store, grant, key_range(ctx.query.get("prefix"), flt)
@@ -53,14 +54,14 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
     after = start.split("\x00", 1)[0] or None if start else None
     items = []
     if not bounds.empty:
-        items = await app.backend.records.keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
+        items = await ctx.backend.records.keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
     truncated = len(items) > limit
     items = items[:limit]
     # Record URLs are signed for those who could sign them anyway: the owner and the holders of
     # a storage signature that verified; never for a public store's anonymous reader
     # (behaviour.md#access).
     signed = grant.may_sign
-    app.backend.stores.note_list(store.id)
+    ctx.backend.stores.note_list(store.id)
     await ctx.json(
         200,
         {
@@ -85,7 +86,7 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
 
 async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
     store, _grant, bounds = await _listing(app, ctx)
-    app.backend.stores.note_list(store.id)
+    ctx.backend.stores.note_list(store.id)
     await ctx.start(
         200,
         [
@@ -99,7 +100,7 @@ async def download_zip(app: OpenKvs, ctx: Ctx) -> None:
     if ctx.method == "HEAD":
         await ctx.body(b"")
         return
-    members = _members(app, store, bounds)
+    members = _members(app, ctx.backend, store, bounds)
     await ctx.stream(zip_stream(members, _compressor))
 
 
@@ -108,14 +109,16 @@ def _compressor() -> Any:
     return zlib.compressobj(level=6, wbits=-zlib.MAX_WBITS)
 
 
-async def _members(app: OpenKvs, store: Store, bounds: KeyRange) -> AsyncIterator[Any]:
+async def _members(
+    app: OpenKvs, backend: Backend, store: Store, bounds: KeyRange
+) -> AsyncIterator[Any]:
     if bounds.empty:
         return
     after: str | None = None
     while True:
-        keys = await app.backend.records.keys(store.id, after, bounds.lower, bounds.upper, ZIP_PAGE)
+        keys = await backend.records.keys(store.id, after, bounds.lower, bounds.upper, ZIP_PAGE)
         for item in keys:
-            found = await app.backend.records.get(store.id, item.key)
+            found = await backend.records.get(store.id, item.key)
             if found is None:  # deleted while the archive was being written
                 continue
             try:

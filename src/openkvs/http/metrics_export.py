@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from openkvs.backends.base import Backend, StorageTotals
 from openkvs.core.schema_worker import SchemaWorkers
+from openkvs.core.storage import Backend, StorageTotals
 
 TOTALS_SECONDS = 5.0
 

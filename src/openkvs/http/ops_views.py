@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from openkvs.core.errors import ApiError, page_not_found
+from openkvs.core.storage import Backend
 from openkvs.http.context import Ctx
 
 if TYPE_CHECKING:
@@ -35,11 +36,11 @@ class Readiness:
         self.checked_at = -READY_SECONDS
         self.lock = asyncio.Lock()
 
-    async def check(self, app: OpenKvs) -> str | None:
+    async def check(self, backend: Backend) -> str | None:
         async with self.lock:
             if time.monotonic() - self.checked_at >= READY_SECONDS:
                 try:
-                    self.reason = await app.backend.ready()
+                    self.reason = await backend.ready()
                 except Exception as exc:  # a check that fails is an answer, not an error
                     self.reason = f"the storage check failed: {type(exc).__name__}"
                 self.checked_at = time.monotonic()
@@ -64,7 +65,7 @@ async def health_live(app: OpenKvs, ctx: Ctx) -> None:
 
 async def health_ready(app: OpenKvs, ctx: Ctx) -> None:
     _only_get(ctx)
-    reason = await app.readiness.check(app)
+    reason = await app.readiness.check(ctx.backend)
     if reason is None:
         await ctx.json(200, {"status": "ready"}, [NO_STORE])
     else:

@@ -8,15 +8,14 @@ from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from openkvs.backends.base import BodyStream
-from openkvs.backends.streams import BytesBodyStream
 from openkvs.core import validation as v
 from openkvs.core.codecs import accepts_encoding, normalize_encoding
 from openkvs.core.conditions import etag_matches, parse_etag_list
 from openkvs.core.errors import ApiError, record_not_found
 from openkvs.core.models import RecordMeta, WriteCondition
-from openkvs.core.reading import decoded_chunks
+from openkvs.core.reading import decoded, decoded_chunks
 from openkvs.core.signing import record_key_reserved, verify_record_signature
+from openkvs.core.storage import BodyStream
 from openkvs.core.uploads import receive_record, record_too_large
 from openkvs.http.context import Ctx, Headers
 from openkvs.http.ranges import parse_range
@@ -63,6 +62,13 @@ def _http_date(seconds: int) -> bytes:
     return formatdate(seconds, usegmt=True).encode()
 
 
+# The headers that depend on the record alone (`_record_headers`), made once per version however
+# many requests read it: by ETag, with the Content-Type and time they were made from, which are
+# all they depend on (records with equal bodies share an ETag). Emptied when full.
+_KEPT_HEADERS: dict[str, tuple[str, int, Headers]] = {}
+KEPT_HEADERS_LIMIT = 4096
+
+
 def inert_type(content_type: str) -> bool:
     """Whether a stored Content-Type, strictly parsed, is one media type that cannot run script."""
     found = _SINGLE_MEDIA_TYPE.fullmatch(content_type)
@@ -98,18 +104,19 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         (lambda s: verify_record_signature(s.secret, s.id, key, signature)) if signature else None
     )
     store, _ = await app.access.readable(ctx.params["store_id"], ctx.user, signed, counters=False)
-    app.limit_records(ctx, store.id)
+    app.record_limit.check(ctx, store.id)
     attachment = v.parse_bool("attachment", ctx.query.get("attachment"))
-    found = await app.backend.records.get(store.id, key)
+    backend = ctx.backend
+    found = await backend.records.get(store.id, key)
     if found is None:
         raise record_not_found()
     if ctx.method == "HEAD":  # behaviour.md#stats: readCount counts GETs; a HEAD is an access
-        app.backend.stores.note_access(store.id)
+        backend.stores.note_access(store.id)
         await _answer(ctx, found, None, attachment, key)
         return
-    app.backend.stores.note_read(store.id)
+    backend.stores.note_read(store.id)
     if found.inline is not None:  # a small record: its bytes came with it
-        await _answer(ctx, found, BytesBodyStream(found.inline), attachment, key)
+        await _answer(ctx, found, found.inline, attachment, key)
         if app.memo is not None:
             app.memo.keep(ctx, store.id, key)
         return
@@ -123,8 +130,9 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         await stream.close()
 
 
-def _record_headers(record: RecordMeta, attachment: bool, key: str) -> Headers:
-    """The headers that depend on the record alone (and on `attachment`)."""
+def _record_headers(record: RecordMeta) -> Headers:
+    """The headers that depend on the record alone, kept for the next request (`_answer` looks
+    them up), and a copy of them for the caller to add to."""
     headers: Headers = [
         (b"content-type", record.content_type.encode("latin-1", "replace")),
         (b"etag", record.etag.encode()),
@@ -132,25 +140,28 @@ def _record_headers(record: RecordMeta, attachment: bool, key: str) -> Headers:
         *RECORD_SECURITY_HEADERS,
         (b"cache-control", b"private, no-cache"),
     ]
-    if attachment:
-        headers.append((b"content-disposition", f'attachment; filename="{key}"'.encode()))
-    return headers
+    if len(_KEPT_HEADERS) >= KEPT_HEADERS_LIMIT:
+        _KEPT_HEADERS.clear()
+    _KEPT_HEADERS[record.etag] = (record.content_type, record.modified_at, headers)
+    return list(headers)
 
 
 async def _answer(
     ctx: Ctx,
     record: RecordMeta,
-    stream: BodyStream | None,
+    body: bytes | BodyStream | None,
     attachment: bool,
     key: str,
 ) -> None:
-    """Headers and body for one version of a record; `stream` is None for HEAD."""
+    """Headers and body for one version of a record. `body` is its bytes when they are in memory
+    (an inline record's), else an open stream; None for HEAD."""
+    kept = _KEPT_HEADERS.get(record.etag)
+    if kept is not None and kept[1] == record.modified_at and kept[0] == record.content_type:
+        headers = list(kept[2])
+    else:
+        headers = _record_headers(record)
     if attachment:
-        headers = _record_headers(record, attachment, key)
-    else:  # made once per record object (backends may share one between requests)
-        if record.answer_headers is None:
-            record.answer_headers = _record_headers(record, attachment, key)
-        headers = list(record.answer_headers)
+        headers.append((b"content-disposition", f'attachment; filename="{key}"'.encode()))
     if _not_modified(ctx, record):
         await ctx.empty(304, headers)
         return
@@ -158,12 +169,11 @@ async def _answer(
         headers.append((b"vary", b"Accept-Encoding"))
         if not accepts_encoding(ctx.headers.get("accept-encoding"), record.content_encoding):
             # Decoded on the fly: the length is not known in advance.
-            body = None if stream is None else decoded_chunks(record, stream)
-            await _send(ctx, 200, headers, body)
+            await _send(ctx, 200, headers, _decoded(record, body))
             return
         headers.append((b"content-encoding", record.content_encoding.encode()))
         headers.append((b"content-length", str(record.size).encode()))
-        await _send(ctx, 200, headers, None if stream is None else stream.chunks())
+        await _send(ctx, 200, headers, _whole(body))
         return
     headers.append((b"accept-ranges", b"bytes"))
     wanted = parse_range(ctx.headers.get("range"), record.size)
@@ -180,14 +190,33 @@ async def _answer(
         end = start + length - 1
         headers.append((b"content-range", f"bytes {start}-{end}/{record.size}".encode()))
     headers.append((b"content-length", str(length).encode()))
-    if isinstance(stream, BytesBodyStream):  # in memory: one message, no reads to wait for
-        data = stream.part(start, length)
+    if isinstance(body, bytes):  # in memory: one message, no reads to wait for
+        data = body if start == 0 and length == len(body) else body[start : start + length]
         await ctx.start(status, headers)
         await ctx.body(data)
         if status == 200:
             ctx.answer_body = data
         return
-    await _send(ctx, status, headers, None if stream is None else stream.chunks(start, length))
+    await _send(ctx, status, headers, None if body is None else body.chunks(start, length))
+
+
+def _whole(body: bytes | BodyStream | None) -> AsyncIterator[bytes] | None:
+    if body is None:
+        return None
+    return _in_memory(body) if isinstance(body, bytes) else body.chunks()
+
+
+def _decoded(record: RecordMeta, body: bytes | BodyStream | None) -> AsyncIterator[bytes] | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return decoded(record, _in_memory(body))
+    return decoded_chunks(record, body)
+
+
+async def _in_memory(data: bytes) -> AsyncIterator[bytes]:
+    if data:
+        yield data
 
 
 async def _send(
@@ -225,7 +254,7 @@ async def _redirected(
     if encoding and not accepts_encoding(ctx.headers.get("accept-encoding"), encoding):
         return False  # the object store would send bytes this client cannot decode
     disposition = f'attachment; filename="{key}"' if attachment else None
-    url = await app.backend.records.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
+    url = await ctx.backend.records.presigned_url(record, disposition, REDIRECT_LIFETIME_S)
     if url is None:
         return False
     await ctx.empty(302, [(b"location", url.encode()), (b"cache-control", b"no-store")])
@@ -255,7 +284,7 @@ async def put_record(app: OpenKvs, ctx: Ctx) -> None:
 async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
-    app.limit_records(ctx, store.id)
+    app.record_limit.check(ctx, store.id)
     if record_key_reserved(store.id, key):
         raise ApiError(
             400,
@@ -270,7 +299,7 @@ async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
     if length is not None and length > limit:
         raise record_too_large(limit)
     await receive_record(
-        app.backend,
+        ctx.backend,
         store,
         key,
         content_type,
@@ -288,6 +317,6 @@ async def _put_record(app: OpenKvs, ctx: Ctx) -> None:
 async def delete_record(app: OpenKvs, ctx: Ctx) -> None:
     key = v.check_key(ctx.params["key"])
     store = await app.access.writable(ctx.params["store_id"], ctx.user, counters=False)
-    app.limit_records(ctx, store.id)
-    await app.backend.records.delete(store.id, key, _write_condition(ctx))
+    app.record_limit.check(ctx, store.id)
+    await ctx.backend.records.delete(store.id, key, _write_condition(ctx))
     await ctx.empty(204)

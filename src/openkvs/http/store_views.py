@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from openkvs.backends.base import UNSET
 from openkvs.core import validation as v
-from openkvs.core.errors import ApiError, invalid_parameter, store_not_found, token_not_provided
+from openkvs.core.errors import ApiError, invalid_parameter, store_not_found
 from openkvs.core.models import Store
 from openkvs.core.stores import Grant
+from openkvs.http.authentication import signed_in
 from openkvs.http.context import Ctx
 from openkvs.http.json_body import read_json_object
 from openkvs.http.serialize import store_json, store_url
@@ -20,8 +20,7 @@ OWNERSHIP = ("ownedByMe", "sharedWithMe")
 
 
 async def list_stores(app: OpenKvs, ctx: Ctx) -> None:
-    if ctx.user is None:
-        raise token_not_provided()
+    user = signed_in(ctx)
     q = ctx.query
     offset = v.parse_non_negative_int("offset", q.get("offset"), 0)
     limit = v.parse_page_limit(q.get("limit"), v.STORES_PAGE_MAX)
@@ -33,7 +32,7 @@ async def list_stores(app: OpenKvs, ctx: Ctx) -> None:
     if ownership == "sharedWithMe":  # openkvs has no sharing: nothing is shared with anyone
         total, stores = 0, list[Store]()
     else:
-        total, stores = await app.backend.stores.page(ctx.user.id, offset, limit, desc, unnamed)
+        total, stores = await ctx.backend.stores.page(user.id, offset, limit, desc, unnamed)
     await ctx.json(
         200,
         {
@@ -51,21 +50,20 @@ async def list_stores(app: OpenKvs, ctx: Ctx) -> None:
 
 
 async def create_store(app: OpenKvs, ctx: Ctx) -> None:
-    if ctx.user is None:
-        raise token_not_provided()
+    user = signed_in(ctx)
     name = ctx.query.get("name") or None
     if name is not None:
         v.check_store_name(name)
     body = await read_json_object(ctx, app.settings.max_json_body) or {}
     if name is not None:
-        existing = await app.backend.stores.by_name(ctx.user.id, name)
+        existing = await ctx.backend.stores.by_name(user.id, name)
         if existing is not None:
             await ctx.json(200, {"data": store_json(existing, app.public_base, True)})
             return
     schema = body.get("schema")
     if schema is not None:
         schema = await app.schema_workers.check_store_schema(schema)
-    store, created = await app.backend.stores.get_or_create(ctx.user.id, name, schema)
+    store, created = await ctx.backend.stores.get_or_create(user.id, name, schema)
     headers = [(b"location", store_url(app.public_base, store.id).encode())] if created else None
     await ctx.json(
         201 if created else 200, {"data": store_json(store, app.public_base, True)}, headers
@@ -74,13 +72,14 @@ async def create_store(app: OpenKvs, ctx: Ctx) -> None:
 
 async def get_store(app: OpenKvs, ctx: Ctx) -> None:
     store, grant = await app.access.readable(ctx.params["store_id"], ctx.user)
-    app.limit_store(ctx, store.id)
-    app.backend.stores.note_access(store.id)
+    app.store_limit.check(ctx, store.id)
+    ctx.backend.stores.note_access(store.id)
     # Signed URLs and the secret: the owner's alone (no signature is asked for here).
     await ctx.json(200, {"data": store_json(store, app.public_base, grant is Grant.OWNER)})
 
 
 def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The `update_store` arguments for the fields the body sets: the others stay as they are."""
     changes: dict[str, Any] = {}
     if "name" in body:
         changes["name"] = None if body["name"] is None else v.check_store_name(body["name"])
@@ -93,17 +92,11 @@ def _store_changes(body: dict[str, Any]) -> dict[str, Any]:
 
 async def update_store(app: OpenKvs, ctx: Ctx) -> None:
     store = await app.access.writable(ctx.params["store_id"], ctx.user)
-    app.limit_store(ctx, store.id)
+    app.store_limit.check(ctx, store.id)
     body = await read_json_object(ctx, app.settings.max_json_body)
     if body is None:
         raise ApiError(400, "invalid-request", "The request body must be a JSON object.")
-    changes = _store_changes(body)
-    updated = await app.backend.stores.update(
-        store.id,
-        name=changes.get("name", UNSET),
-        general_access=changes.get("general_access", UNSET),
-        title=changes.get("title", UNSET),
-    )
+    updated = await ctx.backend.stores.update(store.id, **_store_changes(body))
     if updated is None:
         raise store_not_found()
     await ctx.json(200, {"data": store_json(updated, app.public_base, True)})
@@ -111,6 +104,6 @@ async def update_store(app: OpenKvs, ctx: Ctx) -> None:
 
 async def delete_store(app: OpenKvs, ctx: Ctx) -> None:
     store = await app.access.writable(ctx.params["store_id"], ctx.user)
-    app.limit_store(ctx, store.id)
-    await app.backend.stores.delete(store.id)
+    app.store_limit.check(ctx, store.id)
+    await ctx.backend.stores.delete(store.id)
     await ctx.empty(204)

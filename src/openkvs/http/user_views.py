@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from openkvs.core.errors import ApiError, token_not_provided
+from openkvs.core.errors import ApiError
 from openkvs.core.validation import STORE_ID_RE, USERNAME_RE
+from openkvs.http.authentication import signed_in
 from openkvs.http.context import Ctx
 from openkvs.http.serialize import user_json
 
@@ -18,17 +19,16 @@ async def get_user(app: OpenKvs, ctx: Ctx) -> None:
     ref = ctx.params["user_id"]
     # Anonymous callers see no user, not even whether a username exists: usernames name stores
     # (`username~name`). Any token holder sees another user's public fields.
-    if ctx.user is None:
-        raise token_not_provided()
+    caller = signed_in(ctx)
     if ref == "me":
-        await ctx.json(200, {"data": user_json(ctx.user, private=True)})
+        await ctx.json(200, {"data": user_json(caller, private=True)})
         return
     user = None
     if STORE_ID_RE.fullmatch(ref):  # user ids have the same form as store ids
-        user = await app.backend.accounts.user_by_id(ref)
+        user = await ctx.backend.accounts.user_by_id(ref)
     if user is None and USERNAME_RE.fullmatch(ref):
-        user = await app.backend.accounts.user_by_username(ref)
+        user = await ctx.backend.accounts.user_by_username(ref)
     if user is None:
         raise ApiError(404, "record-not-found", "User was not found.")
-    own = ctx.user is not None and ctx.user.id == user.id
+    own = caller.id == user.id
     await ctx.json(200, {"data": user_json(user, private=own)})
