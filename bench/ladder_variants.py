@@ -23,21 +23,21 @@ from pathlib import Path
 from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import SpooledBody
 from openkvs.backends.embedded.read_cache import record_changed
-from openkvs.backends.embedded.record_rows import RecordRows
+from openkvs.backends.embedded.record_rows import EmbeddedRecords
 from openkvs.cli import main as cli_main
 from openkvs.core.ids import now_ms
 from openkvs.core.models import RecordMeta, WriteCondition
 
-SHIPPED_PUT = RecordRows.put_record
+SHIPPED_PUT = EmbeddedRecords.put
 # The file the append variants write (in the data directory, which the ladder deletes).
 LOG_NAME = "ladder-append.log"
 
 
-def _replace(small: Callable[[RecordRows, str, RecordMeta], Awaitable[None]]) -> None:
+def _replace(small: Callable[[EmbeddedRecords, str, RecordMeta], Awaitable[None]]) -> None:
     """Bodies of up to the inline threshold go to `small`; bigger ones are stored as shipped."""
 
-    async def put_record(
-        self: RecordRows,
+    async def put(
+        self: EmbeddedRecords,
         store_id: str,
         key: str,
         content_type: str,
@@ -56,14 +56,14 @@ def _replace(small: Callable[[RecordRows, str, RecordMeta], Awaitable[None]]) ->
         await small(self, store_id, record)
         return record
 
-    RecordRows.put_record = put_record
+    EmbeddedRecords.put = put
 
 
-async def _no_store(rows: RecordRows, store_id: str, record: RecordMeta) -> None:
+async def _no_store(rows: EmbeddedRecords, store_id: str, record: RecordMeta) -> None:
     """Answer at once: the cost of everything but the store."""
 
 
-async def _writer_hop(rows: RecordRows, store_id: str, record: RecordMeta) -> None:
+async def _writer_hop(rows: EmbeddedRecords, store_id: str, record: RecordMeta) -> None:
     """A job on openkvs's writer thread that writes nothing: the thread hand-over there and back
     (the batch's BEGIN and a COMMIT with nothing to flush)."""
     await rows._writer.run(
@@ -96,7 +96,7 @@ class AppendThread:
             loop = batch[0][1].get_loop()
             loop.call_soon_threadsafe(_answer, [future for _, future in batch])
 
-    async def put(self, rows: RecordRows, store_id: str, record: RecordMeta) -> None:
+    async def put(self, rows: EmbeddedRecords, store_id: str, record: RecordMeta) -> None:
         future = asyncio.get_running_loop().create_future()
         self._queue.put((record.inline or b"", future))
         await future
@@ -142,7 +142,7 @@ class AppendProcess:
         _answer(done)
         self._send()
 
-    async def put(self, rows: RecordRows, store_id: str, record: RecordMeta) -> None:
+    async def put(self, rows: EmbeddedRecords, store_id: str, record: RecordMeta) -> None:
         loop = asyncio.get_running_loop()
         if not self._listening:
             assert self._helper.stdout is not None

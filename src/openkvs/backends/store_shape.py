@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from openkvs.backends.base import UNSET
 from openkvs.core.models import Stats, Store
 
+# store_id_of and store_from_row read rows of these, in this order.
 STORE_COLUMNS = (
     "s.id, s.name, s.title, s.user_id, u.username, s.created_at, s.modified_at, s.accessed_at, "
     "s.general_access, s.schema, s.secret, s.read_count, s.write_count, s.delete_count, "
@@ -22,18 +24,44 @@ def store_changes(name: Any, general_access: Any, title: Any) -> dict[str, Any]:
     return {column: value for column, value in pairs if value is not UNSET}
 
 
-def store_from_row(row: tuple[Any, ...]) -> Store:
+def store_id_of(row: Sequence[Any]) -> str:
+    """The id of a row of STORE_COLUMNS (without building the Store)."""
+    store_id: str = row[0]  # s.id comes first
+    return store_id
+
+
+def store_from_row(row: Sequence[Any]) -> Store:
+    """A row of STORE_COLUMNS as the Store."""
+    (
+        store_id,
+        name,
+        title,
+        user_id,
+        username,
+        created_at,
+        modified_at,
+        accessed_at,
+        general_access,
+        schema,
+        secret,
+        read_count,
+        write_count,
+        delete_count,
+        list_count,
+        storage_bytes,
+        record_count,
+    ) = row
     return Store(
-        id=row[0],
-        name=row[1],
-        title=row[2],
-        user_id=row[3],
-        username=row[4],
-        created_at=row[5],
-        modified_at=row[6],
-        accessed_at=row[7],
-        general_access=row[8],
-        schema=json.loads(row[9]) if row[9] is not None else None,
-        secret=row[10],
-        stats=Stats(row[11], row[12], row[13], row[14], row[15], row[16]),
+        id=store_id,
+        name=name,
+        title=title,
+        user_id=user_id,
+        username=username,
+        created_at=created_at,
+        modified_at=modified_at,
+        accessed_at=accessed_at,
+        general_access=general_access,
+        schema=json.loads(schema) if schema is not None else None,
+        secret=secret,
+        stats=Stats(read_count, write_count, delete_count, list_count, storage_bytes, record_count),
     )

@@ -148,8 +148,8 @@ def _copy_bodies(source_dir: Path, target_dir: Path) -> CopySummary:
     """Link or copy every body file the database in `target_dir` names."""
     db = sqlite3.connect(f"file:{target_dir / DB_FILE}?mode=ro", uri=True)
     try:
-        records = db.execute("SELECT count(*) FROM records").fetchone()[0]
-        blobs = [row[0] for row in db.execute("SELECT blob FROM records WHERE blob IS NOT NULL")]
+        (records,) = db.execute("SELECT count(*) FROM records").fetchone()
+        blobs = [blob for (blob,) in db.execute("SELECT blob FROM records WHERE blob IS NOT NULL")]
     finally:
         db.close()
     total = (target_dir / DB_FILE).stat().st_size

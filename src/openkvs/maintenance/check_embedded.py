@@ -94,8 +94,8 @@ def _check_records(
 
 
 def _inline(conn: sqlite3.Connection, body_id: int) -> str:
-    row = conn.execute("SELECT data FROM bodies WHERE id = ?", (body_id,)).fetchone()
-    return hashlib.md5(bytes(row[0]), usedforsecurity=False).hexdigest()
+    (data,) = conn.execute("SELECT data FROM bodies WHERE id = ?", (body_id,)).fetchone()
+    return hashlib.md5(bytes(data), usedforsecurity=False).hexdigest()
 
 
 def _file_md5(path: Path) -> str:

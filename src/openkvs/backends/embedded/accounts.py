@@ -4,22 +4,62 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
-from openkvs.backends.embedded.read_cache import ACCOUNTS_POLL_SECONDS, MISSING
-from openkvs.backends.embedded.state import After, EmbeddedState
+from openkvs.backends.embedded.read_cache import ACCOUNTS_POLL_SECONDS, MISSING, ReadCache
+from openkvs.backends.embedded.writer import After, Writer
 from openkvs.core.errors import username_taken
 from openkvs.core.ids import now_ms, random_id
 from openkvs.core.models import TokenInfo, User
+from openkvs.telemetry import Telemetry
+
+USER_COLUMNS = "u.id, u.username, u.created_at"
+USER_BY_TOKEN = (
+    f"SELECT {USER_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id "
+    "WHERE t.hash = ? AND t.revoked = 0"
+)
+TOKEN_SELECT = (
+    "SELECT t.id, t.user_id, u.username, t.name, t.created_at, t.revoked "
+    "FROM tokens t JOIN users u ON u.id = t.user_id"
+)
 
 
-def _token(row: tuple[Any, ...]) -> TokenInfo:
-    return TokenInfo(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+def _user(row: Any) -> User:
+    """A row of USER_COLUMNS."""
+    user_id, username, created_at = row
+    return User(user_id, username, created_at)
 
 
-class AccountRows(EmbeddedState):
+def _token(row: Any) -> TokenInfo:
+    """A row of TOKEN_SELECT."""
+    token_id, user_id, username, name, created_at, revoked = row
+    return TokenInfo(token_id, user_id, username, name, created_at, bool(revoked))
+
+
+class EmbeddedAccounts:
+    """Reads on the event loop's connection; writes through the writer. Tokens found are kept
+    in the read cache."""
+
+    def __init__(
+        self,
+        reader: sqlite3.Connection,
+        writer: Writer,
+        cache: ReadCache,
+        telemetry: Telemetry,
+        served_elsewhere: Callable[[], bool],
+    ) -> None:
+        """`served_elsewhere`: whether a server in another process uses this database (and
+        keeps tokens in memory)."""
+        self._reader = reader
+        self._writer = writer
+        self._cache = cache
+        self._telemetry = telemetry
+        self._served_elsewhere = served_elsewhere
+
     async def count_users(self) -> int:
-        return int(self._reader.execute("SELECT count(*) FROM users").fetchone()[0])
+        (count,) = self._reader.execute("SELECT count(*) FROM users").fetchone()
+        return int(count)
 
     async def create_user(self, username: str) -> User:
         user = User(random_id(), username, now_ms())
@@ -37,32 +77,28 @@ class AccountRows(EmbeddedState):
         result: User = await self._writer.run(op)
         return result
 
-    def _user(self, where: str, arg: str) -> User | None:
+    def _user_where(self, column: str, arg: str) -> User | None:
         row = self._reader.execute(
-            f"SELECT id, username, created_at FROM users WHERE {where} = ?", (arg,)
+            f"SELECT {USER_COLUMNS} FROM users u WHERE u.{column} = ?", (arg,)
         ).fetchone()
-        return User(*row) if row else None
+        return _user(row) if row else None
 
     async def user_by_id(self, user_id: str) -> User | None:
-        return self._user("id", user_id)
+        return self._user_where("id", user_id)
 
     async def user_by_username(self, username: str) -> User | None:
-        return self._user("username", username)
+        return self._user_where("username", username)
 
     async def user_by_token_hash(self, token_hash: str) -> User | None:
         user = self._cache.token(token_hash)
-        looked = self.telemetry.cache["token"]
+        looked = self._telemetry.cache["token"]
         if user is not MISSING:
             looked[0] += 1
         else:
             looked[1] += 1
             epoch = self._cache.accounts_epoch
-            row = self._reader.execute(
-                "SELECT u.id, u.username, u.created_at FROM tokens t "
-                "JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND t.revoked = 0",
-                (token_hash,),
-            ).fetchone()
-            user = User(*row) if row else None
+            row = self._reader.execute(USER_BY_TOKEN, (token_hash,)).fetchone()
+            user = _user(row) if row else None
             self._cache.keep_token(token_hash, user, epoch)
         return user  # type: ignore[no-any-return]
 
@@ -80,10 +116,7 @@ class AccountRows(EmbeddedState):
         return tokens[0]
 
     async def list_tokens(self, user_id: str | None) -> list[TokenInfo]:
-        sql = (
-            "SELECT t.id, t.user_id, u.username, t.name, t.created_at, t.revoked "
-            "FROM tokens t JOIN users u ON u.id = t.user_id"
-        )
+        sql = TOKEN_SELECT
         args: tuple[str, ...] = ()
         if user_id is not None:
             sql += " WHERE t.user_id = ?"
@@ -99,7 +132,7 @@ class AccountRows(EmbeddedState):
 
         revoked = bool(await self._writer.run(op))
         self._cache.accounts_changed()
-        if revoked and not self._serving and self._server_running():
+        if revoked and self._served_elsewhere():
             # A running server notices another process's commit within its poll interval.
             await asyncio.sleep(10 * ACCOUNTS_POLL_SECONDS)
         return revoked

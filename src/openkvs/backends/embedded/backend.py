@@ -11,16 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from openkvs.backends.background import BackgroundWork
-from openkvs.backends.base import ChangeWatcher, StorageTotals
-from openkvs.backends.embedded.accounts import AccountRows
+from openkvs.backends.base import Accounts, ChangeWatcher, Records, StorageTotals, Stores
+from openkvs.backends.embedded.accounts import EmbeddedAccounts
 from openkvs.backends.embedded.blobs import BlobFiles
+from openkvs.backends.embedded.dead_bodies import DeadBodies
 from openkvs.backends.embedded.migrations import migrate
 from openkvs.backends.embedded.private import make_private
 from openkvs.backends.embedded.read_cache import ReadCache, counters_changed
-from openkvs.backends.embedded.record_rows import RecordRows
-from openkvs.backends.embedded.state import After
-from openkvs.backends.embedded.store_rows import StoreRows
-from openkvs.backends.embedded.writer import Writer
+from openkvs.backends.embedded.record_rows import EmbeddedRecords
+from openkvs.backends.embedded.store_rows import EmbeddedStores
+from openkvs.backends.embedded.writer import After, Writer
 from openkvs.backends.stats_buffer import StatsBuffer
 from openkvs.telemetry import Telemetry
 
@@ -48,7 +48,16 @@ def server_running(data_dir: Path) -> bool:
     return False
 
 
-class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
+class EmbeddedBackend(BackgroundWork):
+    """The parts share one reader connection (on the event loop thread), the writer (every
+    write), the body files and the read cache; this object opens and closes them and runs the
+    background work."""
+
+    # made by start(): EmbeddedAccounts, EmbeddedStores, EmbeddedRecords
+    accounts: Accounts
+    stores: Stores
+    records: Records
+
     def __init__(self, data_dir: Path, durability: str = "strict", inline_threshold: int = 65536):
         self.data_dir = data_dir
         self.strict = durability == "strict"
@@ -56,12 +65,11 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self.stats = StatsBuffer()
         self._db_path = data_dir / "openkvs.db"
         self._files: BlobFiles
+        self._dead_bodies: DeadBodies
         self._reader: sqlite3.Connection
         self._writer: Writer
         self._lock_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._cleared_dead: list[str] = []
-        self._deferred_dead: list[str] = []  # dead body files kept for a backup (state._bury)
         self._cache = ReadCache()
         self._serving = False
         self.telemetry = Telemetry()
@@ -92,8 +100,18 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             self._recover()
         self._writer = Writer(self._connect, self._cache, self.telemetry)
         self._writer.start()
+        self._make_parts()
         if serve:
             self._start_stats_flush()
+
+    def _make_parts(self) -> None:
+        reader, writer, cache, telemetry = self._reader, self._writer, self._cache, self.telemetry
+        dead_bodies = self._dead_bodies = DeadBodies(self._files)
+        self.accounts = EmbeddedAccounts(reader, writer, cache, telemetry, self._served_elsewhere)
+        self.stores = EmbeddedStores(reader, writer, cache, self.stats, telemetry, dead_bodies)
+        self.records = EmbeddedRecords(
+            reader, writer, self._files, cache, telemetry, dead_bodies, self.inline_threshold
+        )
 
     def _take_lock(self) -> None:
         fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -104,8 +122,9 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             raise RuntimeError(f"another openkvs server is using {self.data_dir}") from None
         self._lock_fd = fd
 
-    def _server_running(self) -> bool:
-        return server_running(self.data_dir)
+    def _served_elsewhere(self) -> bool:
+        """Whether a server in another process uses this data directory."""
+        return not self._serving and server_running(self.data_dir)
 
     def _recover(self) -> None:
         """Finish what a crash interrupted: publish committed blobs, remove uncommitted ones."""
@@ -115,7 +134,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
                 self._files.publish(name)
             else:
                 self._files.remove(name)
-        dead = [r[0] for r in conn.execute("SELECT blob FROM dead_blobs")]
+        dead = [blob for (blob,) in conn.execute("SELECT blob FROM dead_blobs")]
         for name in dead:
             if not conn.execute("SELECT 1 FROM records WHERE blob = ?", (name,)).fetchone():
                 self._files.remove(name)
@@ -143,11 +162,11 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         return None
 
     async def totals(self) -> StorageTotals:
-        row = self._reader.execute(
+        stores, records, record_bytes = self._reader.execute(
             "SELECT count(*), coalesce(sum(record_count), 0), coalesce(sum(storage_bytes), 0) "
             "FROM stores"
         ).fetchone()
-        return StorageTotals(row[0], row[1], row[2])
+        return StorageTotals(stores, records, record_bytes)
 
     def watch_changes(self, watcher: ChangeWatcher) -> Callable[[], None]:
         """Every write goes through this process's writer, which queues what it changed."""
@@ -163,13 +182,8 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
             os.close(self._lock_fd)
 
     async def _flush_stats(self) -> None:
-        if self._deferred_dead and not self._files.held():
-            deferred, self._deferred_dead = self._deferred_dead, []
-            for blob in deferred:
-                self._files.remove(blob)
-            self._cleared_dead.extend(deferred)
-        cleared, self._cleared_dead = self._cleared_dead, []
-        if not self.stats.pending and not cleared:
+        removed = self._dead_bodies.take_removed()
+        if not self.stats.pending and not removed:
             return
         batch = self.stats.take()
 
@@ -179,7 +193,7 @@ class EmbeddedBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
                 "accessed_at = max(accessed_at, ?) WHERE id = ?",
                 [(e.reads, e.lists, e.accessed_at, sid) for sid, e in batch.items()],
             )
-            conn.executemany("DELETE FROM dead_blobs WHERE blob = ?", [(n,) for n in cleared])
+            conn.executemany("DELETE FROM dead_blobs WHERE blob = ?", [(n,) for n in removed])
 
         try:
             await self._writer.run(op, changes=[counters_changed(sid) for sid in batch])

@@ -69,7 +69,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     """Apply the migrations this database has not seen, each in its own transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in script.split(";"):
                 if statement.strip():

@@ -20,15 +20,10 @@ from typing import Any
 
 import orjson
 
+from openkvs.backends.embedded.records_table import RECORD_COLUMNS, RECORD_ROW, record_values
 from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import ApiError, store_not_found
 from openkvs.core.models import RecordMeta, WriteCondition
-
-# RecordMeta.row_head's columns, then where the body is.
-RECORD_COLUMNS = (
-    "store_id, key, size, content_type, content_encoding, etag, modified_at, body_id, blob"
-)
-RECORD_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, NULL)"
 
 Count = Callable[[str, int, int, int, int, int], None]
 # A write's outcome: (result, None), (None, error), or None when it must run its own operation.
@@ -80,7 +75,7 @@ def write_group(conn: sqlite3.Connection, puts: list[InlinePut], count: Count) -
     for index, put in enumerate(puts):
         keys += (index, put.store_id, put.record.key)
     found, body_id = conn.execute(read_old_sql(len(puts)), keys).fetchone()
-    olds = {item[0]: item[1:] for item in orjson.loads(found)}
+    olds = {index: old for index, *old in orjson.loads(found)}
     outcomes: list[Outcome] = []
     bodies: list[Any] = []
     rows: list[Any] = []
@@ -101,8 +96,7 @@ def write_group(conn: sqlite3.Connection, puts: list[InlinePut], count: Count) -
         record = put.record
         body_id += 1
         bodies += (body_id, record.inline or b"")
-        rows += record.row_head(put.store_id)
-        rows.append(body_id)
+        rows += record_values(put.store_id, record, body_id, None)
         if old_body is not None:
             replaced.append(old_body)
         created = 0 if old_etag is not None else 1

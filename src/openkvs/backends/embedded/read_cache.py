@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from openkvs.backends.base import ChangeWatcher
+from openkvs.backends.store_shape import store_id_of
 from openkvs.core.models import RecordMeta, Store
 
 # Inline bodies kept, in all; one record's body is kept only up to RECORD_BODY_LIMIT.
@@ -53,12 +54,14 @@ def counters_changed(store_id: str) -> Change:
 
 
 class StoreEntry:
-    """A kept store row; `counters` is the store's counters version when it was read."""
+    """A kept store row (store_shape.STORE_COLUMNS), or None for no such store; `counters` is
+    the store's counters version when it was read."""
 
-    __slots__ = ("counters", "identity", "row")
+    __slots__ = ("counters", "identity", "row", "store_id")
 
-    def __init__(self, row: Any, counters: int) -> None:
+    def __init__(self, row: Any, store_id: str | None, counters: int) -> None:
         self.row = row
+        self.store_id = store_id
         self.counters = counters
         self.identity: Store | None = None
 
@@ -152,15 +155,17 @@ class ReadCache:
         entry = self.stores.get(key)
         if entry is None or not current:
             return entry
-        row = entry.row
-        if row is not None and entry.counters != self._counters.get(row[0], 0):
+        store_id = entry.store_id
+        if store_id is not None and entry.counters != self._counters.get(store_id, 0):
             return None
         return entry
 
     def keep_store(self, key: Any, row: Any) -> StoreEntry:
         if len(self.stores) >= ENTRIES_LIMIT:
             self.stores.clear()
-        entry = StoreEntry(row, self._counters.get(row[0], 0) if row is not None else 0)
+        store_id = store_id_of(row) if row is not None else None
+        counters = self._counters.get(store_id, 0) if store_id is not None else 0
+        entry = StoreEntry(row, store_id, counters)
         self.stores[key] = entry
         return entry
 

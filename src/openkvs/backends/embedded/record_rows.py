@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 from openkvs.backends.base import BodySink
-from openkvs.backends.embedded.blobs import FileBodyStream, SpooledBody
+from openkvs.backends.embedded.blobs import BlobFiles, FileBodyStream, SpooledBody
+from openkvs.backends.embedded.dead_bodies import DeadBodies
 from openkvs.backends.embedded.put_batch import InlinePut
-from openkvs.backends.embedded.read_cache import MISSING, record_changed
-from openkvs.backends.embedded.state import After, EmbeddedState
+from openkvs.backends.embedded.read_cache import MISSING, ReadCache, record_changed
+from openkvs.backends.embedded.records_table import (
+    INSERT_RECORD,
+    RECORD_SELECT,
+    record_from_row,
+    record_values,
+)
+from openkvs.backends.embedded.writer import After, Writer
 from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
+from openkvs.telemetry import Telemetry
+
+GET_RECORD = RECORD_SELECT + " WHERE r.store_id = ? AND r.key = ?"
 
 
-def _bound_clauses(
-    after: str | None, lower: str | None, upper: str | None
-) -> tuple[str, list[Any]]:
+def _key_range(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clauses (and their arguments) for after < key, lower <= key < upper."""
     sql, args = "", []
     for op, value in ((">", after), (">=", lower), ("<", upper)):
         if value is not None:
@@ -28,9 +37,20 @@ def _bound_clauses(
     return sql, args
 
 
-def _current(conn: sqlite3.Connection, store_id: str, key: str, condition: WriteCondition) -> Any:
-    """Inside a write: the record's current (etag, size, body_id, blob), or None, once the store
-    is known to exist and the request's condition holds. One statement for both lookups."""
+class OldRecord(NamedTuple):
+    """What a write needs of the record it replaces or deletes."""
+
+    etag: str
+    size: int
+    body_id: int | None
+    blob: str | None
+
+
+def _current(
+    conn: sqlite3.Connection, store_id: str, key: str, condition: WriteCondition
+) -> OldRecord | None:
+    """Inside a write: the record as it is, or None, once the store is known to exist and the
+    request's condition holds. One statement for both lookups."""
     row = conn.execute(
         "SELECT r.etag, r.size, r.body_id, r.blob FROM stores s LEFT JOIN records r "
         "ON r.store_id = s.id AND r.key = ?2 WHERE s.id = ?1",
@@ -38,47 +58,56 @@ def _current(conn: sqlite3.Connection, store_id: str, key: str, condition: Write
     ).fetchone()
     if row is None:
         raise store_not_found()
-    old = row if row[0] is not None else None
-    check_write_condition(condition, old[0] if old else None)
-    return old
+    etag, size, body_id, blob = row
+    check_write_condition(condition, etag)
+    return OldRecord(etag, size, body_id, blob) if etag is not None else None
 
 
-def _record(row: Any) -> RecordMeta:
-    inline = None if row[7] is not None else bytes(row[6] or b"")
-    return RecordMeta(row[0], row[1], row[2], row[3], row[4], row[5], inline, row[7])
+class EmbeddedRecords:
+    """Reads on the event loop's connection (through the read cache); writes through the
+    writer."""
 
+    def __init__(
+        self,
+        reader: sqlite3.Connection,
+        writer: Writer,
+        files: BlobFiles,
+        cache: ReadCache,
+        telemetry: Telemetry,
+        dead_bodies: DeadBodies,
+        inline_threshold: int,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._files = files
+        self._cache = cache
+        self._telemetry = telemetry
+        self._dead_bodies = dead_bodies
+        self._inline_threshold = inline_threshold
 
-class RecordRows(EmbeddedState):
-    inline_threshold: int
-
-    async def list_keys(
+    async def keys(
         self, store_id: str, after: str | None, lower: str | None, upper: str | None, limit: int
     ) -> list[KeyItem]:
-        bounds, args = _bound_clauses(after, lower, upper)
+        bounds, args = _key_range(after, lower, upper)
         rows = self._reader.execute(
             f"SELECT key, size FROM records WHERE store_id = ?{bounds} ORDER BY key LIMIT ?",
             (store_id, *args, limit),
         ).fetchall()
-        return [KeyItem(r[0], r[1]) for r in rows]
+        return [KeyItem(key, size) for key, size in rows]
 
-    async def get_record(self, store_id: str, key: str) -> RecordMeta | None:
+    async def get(self, store_id: str, key: str) -> RecordMeta | None:
         # One statement, one snapshot: read separately, an overwrite committing in between
         # would delete the body row this record points at.
         cache = self._cache
         cache.refresh()
         record = cache.records.get((store_id, key), MISSING)
-        looked = self.telemetry.cache["record"]
+        looked = self._telemetry.cache["record"]
         if record is not MISSING:
             looked[0] += 1
         else:
             looked[1] += 1
-            row = self._reader.execute(
-                "SELECT r.key, r.size, r.content_type, r.content_encoding, r.etag, "
-                "r.modified_at, b.data, r.blob FROM records r "
-                "LEFT JOIN bodies b ON b.id = r.body_id WHERE r.store_id = ? AND r.key = ?",
-                (store_id, key),
-            ).fetchone()
-            record = _record(row) if row else None
+            row = self._reader.execute(GET_RECORD, (store_id, key)).fetchone()
+            record = record_from_row(row) if row else None
             cache.keep_record((store_id, key), record)
         return record  # type: ignore[no-any-return]
 
@@ -94,9 +123,9 @@ class RecordRows(EmbeddedState):
         return None  # files are served by this process
 
     def new_body(self, content_type: str, encoding: str | None) -> SpooledBody:
-        return SpooledBody(self._files, self.inline_threshold)
+        return SpooledBody(self._files, self._inline_threshold)
 
-    async def put_record(
+    async def put(
         self,
         store_id: str,
         key: str,
@@ -116,23 +145,18 @@ class RecordRows(EmbeddedState):
             body_id = None
             if inline is not None:
                 body_id = conn.execute("INSERT INTO bodies (data) VALUES (?)", (inline,)).lastrowid
-            conn.execute(
-                "INSERT OR REPLACE INTO records (store_id, key, size, content_type, "
-                "content_encoding, etag, modified_at, body_id, blob) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*record.row_head(store_id), body_id, blob),
-            )
+            conn.execute(INSERT_RECORD, record_values(store_id, record, body_id, blob))
             delta = size
             if old:
-                delta -= old[1]
-                if old[2] is not None:
-                    conn.execute("DELETE FROM bodies WHERE id = ?", (old[2],))
-                if old[3] is not None:
-                    conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
+                delta -= old.size
+                if old.body_id is not None:
+                    conn.execute("DELETE FROM bodies WHERE id = ?", (old.body_id,))
+                if old.blob is not None:
+                    conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old.blob,))
             if blob is not None:
                 after.append(lambda: self._files.publish(blob))
-            if old and old[3] is not None:
-                self._bury(after, [old[3]])
+            if old and old.blob is not None:
+                self._dead_bodies.bury(after, [old.blob])
             self._writer.count(store_id, 1, 0, delta, 0 if old else 1, modified)
             return record
 
@@ -146,18 +170,18 @@ class RecordRows(EmbeddedState):
         )
         return result
 
-    async def delete_record(self, store_id: str, key: str, condition: WriteCondition) -> bool:
+    async def delete(self, store_id: str, key: str, condition: WriteCondition) -> bool:
         def op(conn: sqlite3.Connection, after: After) -> bool:
             old = _current(conn, store_id, key, condition)
             if not old:
                 return False
             conn.execute("DELETE FROM records WHERE store_id = ? AND key = ?", (store_id, key))
-            if old[2] is not None:
-                conn.execute("DELETE FROM bodies WHERE id = ?", (old[2],))
-            if old[3] is not None:
-                conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old[3],))
-                self._bury(after, [old[3]])
-            self._writer.count(store_id, 0, 1, -old[1], -1, now_ms())
+            if old.body_id is not None:
+                conn.execute("DELETE FROM bodies WHERE id = ?", (old.body_id,))
+            if old.blob is not None:
+                conn.execute("INSERT OR IGNORE INTO dead_blobs (blob) VALUES (?)", (old.blob,))
+                self._dead_bodies.bury(after, [old.blob])
+            self._writer.count(store_id, 0, 1, -old.size, -1, now_ms())
             return True
 
         changes = [record_changed(store_id, key)]

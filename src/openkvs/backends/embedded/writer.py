@@ -24,12 +24,14 @@ from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.writer")
 
-# An operation runs inside the batch transaction; it may register callbacks to run after COMMIT.
-Operation = Callable[[sqlite3.Connection, list[Callable[[], None]]], Any]
+# Callbacks an operation registers to run after COMMIT.
+After = list[Callable[[], None]]
+# An operation runs inside the batch transaction.
+Operation = Callable[[sqlite3.Connection, After], Any]
 MAX_BATCH = 256
 
-# Per store, what a batch's record writes add to its counters, applied once before COMMIT:
-# writes, deletes, bytes, records, latest modification time.
+# Per store, what a batch's record writes add to its counters, applied once before COMMIT
+# (StoreCounters.values).
 COUNTERS_UPDATE = (
     "UPDATE stores SET write_count = write_count + ?1, delete_count = delete_count + ?2, "
     "storage_bytes = storage_bytes + ?3, record_count = record_count + ?4, "
@@ -40,6 +42,23 @@ COUNTERS_UPDATE = (
 class _Unguarded(Exception):
     """An operation run without a savepoint failed after it may have written: run the batch
     again with a savepoint around every operation."""
+
+
+class StoreCounters:
+    """What a batch's record writes add to one store's counters."""
+
+    __slots__ = ("deletes", "modified", "records", "size", "writes")
+
+    def __init__(self, writes: int, deletes: int, size: int, records: int, modified: int) -> None:
+        self.writes = writes
+        self.deletes = deletes
+        self.size = size  # bytes
+        self.records = records
+        self.modified = modified  # the latest modification time
+
+    def values(self, store_id: str) -> tuple[int | str, ...]:
+        """The parameters of COUNTERS_UPDATE."""
+        return (self.writes, self.deletes, self.size, self.records, self.modified, store_id)
 
 
 class Job:
@@ -77,7 +96,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="openkvs-writer", daemon=True)
         self._ready = threading.Event()
-        self._counters: dict[str, list[int]] = {}
+        self._counters: dict[str, StoreCounters] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -123,13 +142,13 @@ class Writer:
         """On the writer thread, as an operation's last step: add to a store's counters."""
         entry = self._counters.get(store_id)
         if entry is None:
-            self._counters[store_id] = [writes, deletes, size, records, modified]
+            self._counters[store_id] = StoreCounters(writes, deletes, size, records, modified)
             return
-        entry[0] += writes
-        entry[1] += deletes
-        entry[2] += size
-        entry[3] += records
-        entry[4] = max(entry[4], modified)
+        entry.writes += writes
+        entry.deletes += deletes
+        entry.size += size
+        entry.records += records
+        entry.modified = max(entry.modified, modified)
 
     def _run(self) -> None:
         conn = self._connect()
@@ -202,10 +221,10 @@ class Writer:
 
     def _attempt(
         self, conn: sqlite3.Connection, batch: list[Job], guarded: bool
-    ) -> tuple[list[tuple[Any, BaseException | None]], list[Callable[[], None]]]:
+    ) -> tuple[list[tuple[Any, BaseException | None]], After]:
         """Run the batch in one transaction and commit it; raise _Unguarded to be run again."""
         outcomes: list[tuple[Any, BaseException | None]] = []
-        after: list[Callable[[], None]] = []
+        after: After = []
         self._counters = {}
         conn.execute("BEGIN IMMEDIATE")
         at = 0
@@ -225,15 +244,15 @@ class Writer:
             at += len(group)
         if self._counters:
             conn.executemany(
-                COUNTERS_UPDATE, [(*values, sid) for sid, values in self._counters.items()]
+                COUNTERS_UPDATE, [entry.values(sid) for sid, entry in self._counters.items()]
             )
         conn.execute("COMMIT")
         return outcomes, after
 
     def _run_op(
-        self, conn: sqlite3.Connection, job: Job, guarded: bool, after: list[Callable[[], None]]
+        self, conn: sqlite3.Connection, job: Job, guarded: bool, after: After
     ) -> tuple[Any, BaseException | None]:
-        op_after: list[Callable[[], None]] = []
+        op_after: After = []
         if job.checks_first and not guarded:
             try:
                 result = job.op(conn, op_after)
@@ -270,7 +289,8 @@ def _put_group(batch: list[Job], at: int) -> list[Job]:
 
 def _data_version(conn: sqlite3.Connection) -> int:
     """Changes when a connection other than `conn` commits."""
-    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    return int(version)
 
 
 def _settle(items: list[tuple[Job, Any, BaseException | None]]) -> None:
