@@ -20,13 +20,13 @@ import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import SpooledBody
 from openkvs.backends.embedded.read_cache import record_changed
 from openkvs.backends.embedded.record_rows import EmbeddedRecords
 from openkvs.cli import main as cli_main
 from openkvs.core.ids import now_ms
 from openkvs.core.models import RecordMeta, WriteCondition
+from openkvs.core.storage import BodySink
 
 SHIPPED_PUT = EmbeddedRecords.put
 # The file the append variants write (in the data directory, which the ladder deletes).

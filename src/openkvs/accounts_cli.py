@@ -9,11 +9,11 @@ from typing import TypeVar
 
 import click
 
-from openkvs.backends.base import Backend
 from openkvs.backends.factory import open_backend
 from openkvs.cli_options import storage_options
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import hash_token, iso_ms, new_token
+from openkvs.core.storage import Backend
 from openkvs.core.validation import check_username
 
 T = TypeVar("T")
@@ -82,7 +82,9 @@ def token_create(username: str, label: str, data_dir: Path, database_url: str | 
     value = new_token()
 
     async def work(backend: Backend) -> None:
-        info = await backend.accounts.add_token(await _user_id(backend, username), hash_token(value), label)
+        info = await backend.accounts.add_token(
+            await _user_id(backend, username), hash_token(value), label
+        )
         click.echo(f"created token {info.id} for {username}", err=True)
 
     _with_backend(data_dir, database_url, work)

@@ -12,13 +12,13 @@ import time
 from bisect import bisect_left
 from typing import Any
 
-from openkvs.backends.base import Backend
 from openkvs.backends.failures import is_storage_full
 from openkvs.config import Settings
 from openkvs.core.errors import ApiError, storage_full
 from openkvs.core.reading import RecordReader
 from openkvs.core.retention import delete_unnamed_stores
 from openkvs.core.schema_worker import SchemaWorkers
+from openkvs.core.storage import Backend
 from openkvs.core.stores import StoreAccess
 from openkvs.http.access_log import AccessLog, RequestFacts
 from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key

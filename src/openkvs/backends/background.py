@@ -1,4 +1,4 @@
-"""The background work both backends share: periodic loops and buffered stats
+"""The periodic work a backend runs while it serves: stats flushes, folds, sweeps
 (behaviour.md#stats)."""
 
 from __future__ import annotations
@@ -8,23 +8,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from openkvs.backends.stats_buffer import StatsBuffer
-
 log = logging.getLogger("openkvs.background")
-FLUSH_INTERVAL = 0.25
+FLUSH_INTERVAL = 0.25  # seconds between flushes of the buffered read/list counters
 
 
-class BackgroundWork:
-    """Owns the backend's periodic tasks and the in-memory stats they apply."""
+class Loops:
+    """Tasks that each run one piece of work every so often, until stopped; a failure is logged
+    and the loop goes on."""
 
-    stats: StatsBuffer
-    _tasks: list[asyncio.Task[None]]
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
 
-    async def _flush_stats(self) -> None:
-        """Apply buffered read/list counters and accessedAt to storage."""
-        raise NotImplementedError
-
-    def _every(self, seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    def every(self, seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(seconds)
@@ -35,11 +30,8 @@ class BackgroundWork:
 
         self._tasks.append(asyncio.create_task(loop()))
 
-    def _start_stats_flush(self) -> None:
-        self._every(FLUSH_INTERVAL, self._flush_stats, "stats flush")
-
-    async def _stop_background(self) -> bool:
-        """Cancel the loops and apply what is still buffered; False if none were running."""
+    async def stop(self) -> bool:
+        """Cancel the loops and wait for them; False if none were running."""
         running = bool(self._tasks)
         for task in self._tasks:
             task.cancel()
@@ -47,14 +39,4 @@ class BackgroundWork:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self._flush_stats()
         return running
-
-    def note_read(self, store_id: str) -> None:
-        self.stats.note_read(store_id)
-
-    def note_list(self, store_id: str) -> None:
-        self.stats.note_list(store_id)
-
-    def note_access(self, store_id: str) -> None:
-        self.stats.note_access(store_id)

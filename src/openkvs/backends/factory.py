@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openkvs.backends.base import Backend
+from openkvs.core.storage import Backend
 
 
 def open_backend(

@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from openkvs.backends.base import UNSET
 from openkvs.core.models import Stats, Store
+from openkvs.core.storage import UNSET
 
 # store_id_of and store_from_row read rows of these, in this order.
 STORE_COLUMNS = (

@@ -62,19 +62,6 @@ class RecordMeta:
     inline: bytes | None = None
     blob: str | None = None
 
-    def row_head(self, store_id: str) -> tuple[Any, ...]:
-        """The first columns of its row in either backend's records table: store_id, key, size,
-        content_type, content_encoding, etag, modified_at (each backend adds where the body is)."""
-        return (
-            store_id,
-            self.key,
-            self.size,
-            self.content_type,
-            self.content_encoding,
-            self.etag,
-            self.modified_at,
-        )
-
 
 @dataclass(slots=True)
 class KeyItem:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from openkvs.backends.base import Backend, BodyStream
 from openkvs.core.codecs import make_decoder, off_loop
 from openkvs.core.errors import record_not_found
 from openkvs.core.models import RecordMeta
+from openkvs.core.storage import Backend, BodyStream
 
 OPEN_ATTEMPTS = 5
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from openkvs.backends.base import Backend
 from openkvs.core.ids import now_ms
+from openkvs.core.storage import Backend
 
 log = logging.getLogger("openkvs")
 

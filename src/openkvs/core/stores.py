@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 
-from openkvs.backends.base import Backend
 from openkvs.core.access import anonymous_read_allowed
 from openkvs.core.errors import forbidden, store_not_found, token_not_provided
 from openkvs.core.models import Store, User
+from openkvs.core.storage import Backend
 from openkvs.core.validation import STORE_ID_RE, STORE_NAME_RE, USERNAME_RE
 
 

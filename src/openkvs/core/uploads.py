@@ -7,12 +7,12 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from openkvs.backends.base import Backend
 from openkvs.core import schema as store_schema
 from openkvs.core.codecs import BoundedDecoder, DecodeError, off_loop
 from openkvs.core.errors import ApiError
 from openkvs.core.models import RecordMeta, Store, WriteCondition
 from openkvs.core.schema_worker import SchemaWorkers
+from openkvs.core.storage import Backend
 
 JSON_VALIDATION_LIMIT = 9 * 1024 * 1024
 

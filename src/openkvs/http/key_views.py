@@ -54,7 +54,9 @@ async def list_keys(app: OpenKvs, ctx: Ctx) -> None:
     after = start.split("\x00", 1)[0] or None if start else None
     items = []
     if not bounds.empty:
-        items = await ctx.backend.records.keys(store.id, after, bounds.lower, bounds.upper, limit + 1)
+        items = await ctx.backend.records.keys(
+            store.id, after, bounds.lower, bounds.upper, limit + 1
+        )
     truncated = len(items) > limit
     items = items[:limit]
     # Record URLs are signed for those who could sign them anyway: the owner and the holders of

@@ -10,8 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from openkvs.backends.background import BackgroundWork
-from openkvs.backends.base import Accounts, ChangeWatcher, Records, StorageTotals, Stores
+from openkvs.backends.background import FLUSH_INTERVAL, Loops
 from openkvs.backends.embedded.accounts import EmbeddedAccounts
 from openkvs.backends.embedded.blobs import BlobFiles
 from openkvs.backends.embedded.dead_bodies import DeadBodies
@@ -22,6 +21,7 @@ from openkvs.backends.embedded.record_rows import EmbeddedRecords
 from openkvs.backends.embedded.store_rows import EmbeddedStores
 from openkvs.backends.embedded.writer import After, Writer
 from openkvs.backends.stats_buffer import StatsBuffer
+from openkvs.core.storage import Accounts, ChangeWatcher, Records, StorageTotals, Stores
 from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.embedded")
@@ -48,7 +48,7 @@ def server_running(data_dir: Path) -> bool:
     return False
 
 
-class EmbeddedBackend(BackgroundWork):
+class EmbeddedBackend:
     """The parts share one reader connection (on the event loop thread), the writer (every
     write), the body files and the read cache; this object opens and closes them and runs the
     background work."""
@@ -69,7 +69,7 @@ class EmbeddedBackend(BackgroundWork):
         self._reader: sqlite3.Connection
         self._writer: Writer
         self._lock_fd: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = Loops()
         self._cache = ReadCache()
         self._serving = False
         self.telemetry = Telemetry()
@@ -102,7 +102,7 @@ class EmbeddedBackend(BackgroundWork):
         self._writer.start()
         self._make_parts()
         if serve:
-            self._start_stats_flush()
+            self._loops.every(FLUSH_INTERVAL, self._flush_stats, "stats flush")
 
     def _make_parts(self) -> None:
         reader, writer, cache, telemetry = self._reader, self._writer, self._cache, self.telemetry
@@ -174,7 +174,8 @@ class EmbeddedBackend(BackgroundWork):
         return self._cache.refresh
 
     async def close(self) -> None:
-        await self._stop_background()
+        await self._loops.stop()
+        await self._flush_stats()
         self._writer.stop()
         self._reader.close()
         self._files.close()

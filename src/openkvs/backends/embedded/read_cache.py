@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from openkvs.backends.base import ChangeWatcher
 from openkvs.backends.store_shape import store_id_of
 from openkvs.core.models import RecordMeta, Store
+from openkvs.core.storage import ChangeWatcher
 
 # Inline bodies kept, in all; one record's body is kept only up to RECORD_BODY_LIMIT.
 RECORD_BYTES_LIMIT = 32 * 1024 * 1024

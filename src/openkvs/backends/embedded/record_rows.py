@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
-from openkvs.backends.base import BodySink
 from openkvs.backends.embedded.blobs import BlobFiles, FileBodyStream, SpooledBody
 from openkvs.backends.embedded.dead_bodies import DeadBodies
 from openkvs.backends.embedded.put_batch import InlinePut
@@ -22,6 +21,7 @@ from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
+from openkvs.core.storage import BodySink
 from openkvs.telemetry import Telemetry
 
 GET_RECORD = RECORD_SELECT + " WHERE r.store_id = ? AND r.key = ?"

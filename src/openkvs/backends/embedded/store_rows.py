@@ -6,7 +6,6 @@ import json
 import sqlite3
 from typing import Any
 
-from openkvs.backends.base import UNSET
 from openkvs.backends.embedded.dead_bodies import DeadBodies
 from openkvs.backends.embedded.read_cache import ReadCache
 from openkvs.backends.embedded.writer import After, Writer
@@ -15,6 +14,7 @@ from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from
 from openkvs.core.errors import store_name_taken
 from openkvs.core.ids import new_secret, now_ms, random_id
 from openkvs.core.models import Store
+from openkvs.core.storage import UNSET
 from openkvs.telemetry import Telemetry
 
 

@@ -7,8 +7,7 @@ import logging
 
 import asyncpg
 
-from openkvs.backends.background import BackgroundWork
-from openkvs.backends.base import Accounts, ChangeWatcher, Records, StorageTotals, Stores
+from openkvs.backends.background import FLUSH_INTERVAL, Loops
 from openkvs.backends.scaleout.accounts import ScaleOutAccounts
 from openkvs.backends.scaleout.batches import RecordReads, RecordWrites
 from openkvs.backends.scaleout.lanes import Lanes
@@ -19,6 +18,7 @@ from openkvs.backends.scaleout.record_rows import ScaleOutRecords
 from openkvs.backends.scaleout.store_rows import ScaleOutStores, fold_deltas
 from openkvs.backends.scaleout.sweeper import sweep
 from openkvs.backends.stats_buffer import StatsBuffer
+from openkvs.core.storage import Accounts, ChangeWatcher, Records, StorageTotals, Stores
 from openkvs.telemetry import Telemetry
 
 log = logging.getLogger("openkvs.scaleout")
@@ -38,7 +38,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """The pool's reset: nothing to undo (see `start`)."""
 
 
-class ScaleOutBackend(BackgroundWork):
+class ScaleOutBackend:
     """The connection pool, the lanes, the object store and the node cache, shared by the three
     parts made in `start`; the background work (stats, folds of the deltas, sweeps)."""
 
@@ -64,7 +64,7 @@ class ScaleOutBackend(BackgroundWork):
         self.pool_size = pool_size
         self.stats = StatsBuffer()
         self.telemetry = Telemetry("scaleout")
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = Loops()
         self.cache = NodeCache(database_url)
 
     async def start(self, serve: bool = True) -> None:
@@ -97,9 +97,9 @@ class ScaleOutBackend(BackgroundWork):
         if serve:
             await self.objects.start()
             await self.cache.start()
-            self._start_stats_flush()
-            self._every(FOLD_INTERVAL, self._fold_deltas, "stats fold")
-            self._every(self._sweep_interval, self._sweep, "sweep")
+            self._loops.every(FLUSH_INTERVAL, self._flush_stats, "stats flush")
+            self._loops.every(FOLD_INTERVAL, self._fold_deltas, "stats fold")
+            self._loops.every(self._sweep_interval, self._sweep, "sweep")
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
         """Every statement's latency goes to the metrics (asyncpg reports it after the fact)."""
@@ -144,7 +144,9 @@ class ScaleOutBackend(BackgroundWork):
         return None
 
     async def close(self) -> None:
-        if await self._stop_background():
+        running = await self._loops.stop()
+        await self._flush_stats()
+        if running:
             await self._fold_deltas()
             await self.cache.close()
             await self.objects.close()

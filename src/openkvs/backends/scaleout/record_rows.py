@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 
-from openkvs.backends.base import BodySink
 from openkvs.backends.scaleout.batches import RecordReads, RecordWrites
 from openkvs.backends.scaleout.bodies import ObjectBody, ObjectBodyStream
 from openkvs.backends.scaleout.lanes import Lanes
@@ -23,6 +22,7 @@ from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
 from openkvs.core.errors import ApiError, precondition_failed, store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
+from openkvs.core.storage import BodySink
 
 
 def _key_range(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 
-from openkvs.backends.base import UNSET
 from openkvs.backends.scaleout.lanes import Lanes
 from openkvs.backends.scaleout.node_cache import Kept, NodeCache
 from openkvs.backends.stats_buffer import StatsBuffer
@@ -15,6 +14,7 @@ from openkvs.backends.store_shape import STORE_SELECT, store_changes, store_from
 from openkvs.core.errors import store_name_taken
 from openkvs.core.ids import new_secret, now_ms, random_id
 from openkvs.core.models import Store
+from openkvs.core.storage import UNSET
 
 BURY_RECORDS = (
     "INSERT INTO dead_objects (object, dead_at) SELECT object, $2 FROM records "
