@@ -42,15 +42,19 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
     def __init__(
         self,
         database_url: str,
-        blob_url: str,
-        s3_endpoint: str | None = None,
-        inline_threshold: int = 65536,
-        object_grace_s: int = 3600,
+        blob_url: str | None,
+        s3_endpoint: str | None,
+        *,
+        inline_threshold: int,
+        object_grace_s: int,
         pool_size: int = 20,
     ) -> None:
         self.database_url = database_url
         self.inline_threshold = inline_threshold
-        self.objects = ObjectStore(BlobLocation.parse(blob_url), s3_endpoint)
+        # None: users and tokens only (`openkvs user`, `openkvs token`); no bucket is assumed.
+        self.blob_url = blob_url
+        if blob_url is not None:
+            self.objects = ObjectStore(BlobLocation.parse(blob_url), s3_endpoint)
         self.object_grace_ms = object_grace_s * 1000
         self.pool_size = pool_size
         self.stats = StatsBuffer()
@@ -63,6 +67,8 @@ class ScaleOutBackend(BackgroundWork, AccountRows, StoreRows, RecordRows):
         self.stores_by_name = Kept(self.cache)
 
     async def start(self, serve: bool = True) -> None:
+        if serve and self.blob_url is None:
+            raise ValueError("a scale-out backend serves records only with a blob URL")
         self.pool = await asyncpg.create_pool(
             self.database_url,
             min_size=1,
