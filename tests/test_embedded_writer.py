@@ -20,6 +20,7 @@ from openkvs.backends.embedded import writer as writer_module
 from openkvs.backends.embedded.backend import EmbeddedBackend
 from openkvs.backends.embedded.read_cache import ReadCache, record_changed
 from openkvs.backends.embedded.writer import Writer
+from openkvs.config import Settings
 from openkvs.core.errors import ApiError
 from openkvs.core.models import RecordMeta, Store, WriteCondition
 
@@ -86,8 +87,10 @@ async def _one_batch(writer: Writer, jobs: list[dict[str, Any]]) -> list[Any]:
 
 @contextlib.asynccontextmanager
 async def _store(path: Path, **options: Any) -> AsyncIterator[tuple[EmbeddedBackend, Store]]:
-    """A started backend (not serving) with one user and one store, closed afterwards."""
-    backend = EmbeddedBackend(path, **options)
+    """A started backend (not serving) with one user and one store, closed afterwards;
+    `options`: settings other than `openkvs serve`'s defaults."""
+    settings = Settings(data_dir=path, **options)
+    backend = EmbeddedBackend(path, settings.durability, settings.inline_threshold)
     await backend.start(serve=False)
     try:
         user = await backend.accounts.create_user("u")

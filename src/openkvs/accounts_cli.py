@@ -11,6 +11,7 @@ import click
 
 from openkvs.backends.factory import open_backend
 from openkvs.cli_options import storage_options
+from openkvs.config import Settings
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import hash_token, iso_ms, new_token
 from openkvs.core.storage import Backend
@@ -23,7 +24,8 @@ def _with_backend(
     data_dir: Path, database_url: str | None, work: Callable[[Backend], Awaitable[T]]
 ) -> T:
     async def run() -> T:
-        backend = open_backend(data_dir, database_url=database_url)
+        # Users and tokens only: no --blob-url, as no record body is read or written.
+        backend = open_backend(Settings(data_dir=data_dir, database_url=database_url))
         await backend.start(serve=False)
         try:
             return await work(backend)

@@ -1,79 +1,164 @@
-"""Server settings: every flag of `openkvs serve`, also readable from OPENKVS_* variables."""
+"""Server settings: every flag of `openkvs serve`, also readable from OPENKVS_* variables.
+
+Each flag is declared once, as a field of `Settings`: its default, help and type. The flag's
+name (`--inline-threshold`) and variable (`OPENKVS_INLINE_THRESHOLD`) follow from the field's
+name; `cli_options` turns the declarations into click options.
+"""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-_SIZE_RE = re.compile(r"\s*(\d+)\s*([kmgt]?)(i?)b?\s*", re.IGNORECASE)
-_DURATION_RE = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SECONDS_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m)?\s*", re.IGNORECASE)
-_SECONDS_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+import click
 
+from openkvs.quantities import DURATION, SECONDS, SIZE
 
-def parse_size(text: str) -> int:
-    """`5GiB`, `64KiB`, `1MB`, `1000`: a byte count (KiB = 1024, KB = 1000)."""
-    match = _SIZE_RE.fullmatch(text)
-    if not match:
-        raise ValueError(f"not a size: {text!r} (examples: 1000, 64KiB, 5GiB)")
-    number, unit, binary = match.groups()
-    power = "kmgt".find(unit.lower()) + 1 if unit else 0
-    return int(number) * int((1024 if binary or not unit else 1000) ** power)
+DATA_DIR = Path("openkvs-data")
+GENERAL_ACCESS = ["RESTRICTED", "ANYONE_WITH_ID_CAN_READ", "ANYONE_WITH_NAME_CAN_READ"]
 
 
-def parse_duration(text: str) -> int:
-    """`7d`, `12h`, `30m`, `90s`: seconds."""
-    match = _DURATION_RE.fullmatch(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (examples: 90s, 30m, 12h, 7d)")
-    return int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()]
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """How a setting is given on the command line: `--name`, or `--name/--no-name` for a yes/no."""
+
+    default: Any  # as typed and as --help shows it ("64KiB"); None: help says what happens
+    help: str
+    type: click.ParamType[Any] | None  # None: whatever the default is (text, number, yes/no)
 
 
-def parse_seconds(text: str) -> float:
-    """`2`, `0.5`, `1.5s`, `500ms`, `1m`: a positive time in seconds (fractions allowed)."""
-    match = _SECONDS_RE.fullmatch(text)
-    if match:
-        number, unit = match.groups()
-        seconds = float(number) * _SECONDS_UNITS[(unit or "s").lower()]
-        if seconds > 0:
-            return seconds
-    raise ValueError(f"not a positive time: {text!r} (examples: 2, 0.5, 1.5s, 500ms)")
+def setting(default: Any, help: str, type: click.ParamType[Any] | None = None) -> Any:
+    """A field of `Settings` that is a flag; the field's default is the flag's, as parsed."""
+    value = type.convert(default, None, None) if type and isinstance(default, str) else default
+    return field(default=value, metadata={"flag": Flag(default, help, type)})
 
 
 @dataclass(slots=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8010
-    data_dir: Path = Path("openkvs-data")
-    public_url: str | None = None
-    username: str = "local"
-    token: str | None = None
-    durability: str = "strict"
-    max_record_size: int = 5 * 1024**3
-    max_json_body: int = 9 * 1024 * 1024
-    body_timeout: float = 60.0  # seconds a request body may send nothing
-    max_inflation: int = 1000  # an encoded record may decode to this times its size (+1 MiB)
-    inline_threshold: int = 64 * 1024
-    default_general_access: str = "RESTRICTED"
-    unnamed_retention: int | None = None
-    rate_limit_records: int | None = None
-    rate_limit_store: int | None = None
-    database_url: str | None = None
-    blob_url: str | None = None
-    s3_endpoint: str | None = None
-    object_grace: int = 3600
-    redirect_large_records: int | None = None
-    access_log: bool = True
-    log_level: str = "info"
-    log_format: str = "text"  # or "json": one object per line
-    log_health_checks: bool = False  # /health/* requests in the access log
-    metrics: bool = True  # GET /metrics
-    metrics_token: str | None = None  # when set, /metrics needs it as a Bearer token
-    shutdown_timeout: float = 30.0  # seconds requests in flight get to finish on SIGTERM
-    validation_timeout: float = 2.0
-    validation_workers: int = 2
+    host: str = setting("127.0.0.1", "Address to listen on.")
+    port: int = setting(8010, "TCP port to listen on.", click.INT)
+    data_dir: Path = setting(
+        DATA_DIR,
+        "Directory of the embedded store (SQLite database and record files); with "
+        "--database-url it only holds the bootstrap token copy.",
+        click.Path(path_type=Path, file_okay=False),
+    )
+    database_url: str | None = setting(
+        None, "postgresql://... : use PostgreSQL (with --blob-url) instead of the embedded store."
+    )
+    public_url: str | None = setting(
+        None,
+        "Base URL clients reach this server at; used in every absolute URL "
+        "(default: http://HOST:PORT).",
+    )
+    username: str = setting("local", "Username of the user created on first start.")
+    token: str | None = setting(
+        None, "Token of the user created on first start (default: a random one, printed once)."
+    )
+    durability: str = setting(
+        "strict",
+        "strict: data and metadata are on stable storage before a write is answered; "
+        "relaxed: survives a process crash but not a power loss, faster.",
+        click.Choice(["strict", "relaxed"]),
+    )
+    max_record_size: int = setting(
+        "5GiB", "Largest record body accepted (413 record-too-large above it).", SIZE
+    )
+    max_inflation: int = setting(
+        1000,
+        "An encoded (gzip, br, deflate) record may decode to at most this many times its "
+        "stored size, plus 1 MiB (413 record-too-large above it): what a reader can make the "
+        "server decode.",
+        click.IntRange(min=1),
+    )
+    body_timeout: float = setting(
+        "60s",
+        "A request whose body sends nothing for this long is ended with 408 request-timeout.",
+        SECONDS,
+    )
+    inline_threshold: int = setting(
+        "64KiB", "Bodies up to this size live in the database; larger ones in files.", SIZE
+    )
+    default_general_access: str = setting(
+        "RESTRICTED",
+        "What FOLLOW_USER_SETTING means for stores that do not set their own general access.",
+        click.Choice(GENERAL_ACCESS),
+    )
+    unnamed_retention: int | None = setting(
+        None,
+        "Delete unnamed stores not accessed for this long, e.g. 7d (default: keep forever).",
+        DURATION,
+    )
+    rate_limit_records: int | None = setting(
+        None,
+        "Record requests per store and second (Apify: 200); 429 above it. Default: off.",
+        click.INT,
+    )
+    rate_limit_store: int | None = setting(
+        None,
+        "Other requests per store and second (Apify: 60); 429 above it. Default: off.",
+        click.INT,
+    )
+    blob_url: str | None = setting(
+        None,
+        "s3://bucket/prefix for large record bodies (scale-out, with --database-url); "
+        "credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION.",
+    )
+    s3_endpoint: str | None = setting(
+        None, "Endpoint of a non-AWS S3-compatible store, e.g. http://127.0.0.1:8333."
+    )
+    object_grace: int = setting(
+        "1h",
+        "Scale-out: how long an object no record points at is kept before the sweeper "
+        "removes it (longer than any read or upload takes).",
+        DURATION,
+    )
+    redirect_large_records: int | None = setting(
+        None,
+        "Scale-out: answer GETs of records in the object store larger than SIZE with a 302 "
+        "to a short-lived presigned URL (default: off, always served directly).",
+        SIZE,
+    )
+    validation_timeout: float = setting(
+        "2s",
+        "Longest a record's JSON schema validation (or a store schema's check) may take; "
+        "400 schema-validation-failed above it. Runs in worker processes, off the event loop.",
+        SECONDS,
+    )
+    validation_workers: int = setting(
+        2,
+        "Worker processes for schema validation; more validations wait for a free one.",
+        click.IntRange(min=1),
+    )
+    shutdown_timeout: float = setting(
+        "30s",
+        "On SIGTERM or SIGINT: how long requests in flight get to finish before they are "
+        "cancelled (no new connection is taken meanwhile); then the server exits.",
+        SECONDS,
+    )
+    access_log: bool = setting(
+        True, "Log one line per request (tokens and signatures in URLs are masked)."
+    )
+    log_level: str = setting(
+        "info", "Log verbosity.", click.Choice(["debug", "info", "warning", "error"])
+    )
+    log_format: str = setting(
+        "text",
+        "text: one readable line per event; json: one JSON object per line (time, level, "
+        "request id, method, route, status, duration, bytes, user id; never a token).",
+        click.Choice(["text", "json"]),
+    )
+    log_health_checks: bool = setting(
+        False, "Write /health/live and /health/ready requests to the access log."
+    )
+    metrics: bool = setting(True, "Serve Prometheus metrics at GET /metrics.")
+    metrics_token: str | None = setting(
+        None,
+        "Require this Bearer token for /metrics (default: /metrics is open, like the health "
+        "checks; it shows counts by route, never a store, key, user or token).",
+    )
+    max_json_body: int = 9 * 1024 * 1024  # store create/update bodies; fixed, not a flag
 
     @property
     def public_base(self) -> str:
@@ -87,3 +172,9 @@ class Settings:
         if host in ("0.0.0.0", "[::]"):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
+
+
+def flags() -> dict[str, Flag]:
+    """Every setting that is a flag, by field name, in the order --help lists them."""
+    declared: tuple[Field[Any], ...] = fields(Settings)
+    return {f.name: f.metadata["flag"] for f in declared if "flag" in f.metadata}

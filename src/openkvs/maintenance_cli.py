@@ -8,21 +8,14 @@ from pathlib import Path
 
 import click
 
-from openkvs.cli_options import DURATION, env
+from openkvs.cli_options import required_blob_url, setting_option
 from openkvs.maintenance.backup import backup as take_backup
 from openkvs.maintenance.backup import restore as restore_backup
 from openkvs.maintenance.check_embedded import check_data_dir
 from openkvs.maintenance.check_scaleout import check_deployment
 from openkvs.maintenance.data_dir import MaintenanceError
 
-DATA_DIR = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("openkvs-data"),
-    show_default=True,
-    help="The embedded store's directory.",
-    **env("DATA_DIR"),
-)
+DATA_DIR = setting_option("data_dir", help="The embedded store's directory.")
 
 
 @click.command()
@@ -63,21 +56,14 @@ def restore(source: Path, data_dir: Path, force: bool) -> None:
 @DATA_DIR
 @click.option("--deep", is_flag=True, help="Also compare every body's MD5 with its ETag.")
 @click.option("--repair", is_flag=True, help="Remove body files that no record uses.")
-@click.option(
-    "--database-url",
-    default=None,
-    help="Check a scale-out deployment (with --blob-url) instead of --data-dir.",
-    **env("DATABASE_URL"),
+@setting_option(
+    "database_url", help="Check a scale-out deployment (with --blob-url) instead of --data-dir."
 )
-@click.option("--blob-url", default=None, help="s3://bucket/prefix (scale-out).", **env("BLOB_URL"))
-@click.option("--s3-endpoint", default=None, help="A non-AWS S3 endpoint.", **env("S3_ENDPOINT"))
-@click.option(
-    "--object-grace",
-    type=DURATION,
-    default="1h",
-    show_default=True,
+@setting_option("blob_url", help="s3://bucket/prefix (scale-out).")
+@setting_option("s3_endpoint", help="A non-AWS S3 endpoint.")
+@setting_option(
+    "object_grace",
     help="Scale-out: unused objects younger than this are uploads on their way, not counted.",
-    **env("OBJECT_GRACE"),
 )
 def check(
     data_dir: Path,
@@ -92,8 +78,7 @@ def check(
     what no record uses. Exit status 0: clean; 1: something was found."""
     try:
         if database_url:
-            if not blob_url:
-                raise click.UsageError("--database-url needs --blob-url s3://bucket/prefix")
+            blob_url = required_blob_url(blob_url)
             if deep or repair:
                 raise click.UsageError("--deep and --repair are for the embedded store")
             findings = asyncio.run(

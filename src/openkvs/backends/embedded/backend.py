@@ -58,7 +58,7 @@ class EmbeddedBackend:
     stores: Stores
     records: Records
 
-    def __init__(self, data_dir: Path, durability: str = "strict", inline_threshold: int = 65536):
+    def __init__(self, data_dir: Path, durability: str, inline_threshold: int):
         self.data_dir = data_dir
         self.strict = durability == "strict"
         self.inline_threshold = inline_threshold

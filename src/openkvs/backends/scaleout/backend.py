@@ -51,15 +51,19 @@ class ScaleOutBackend:
     def __init__(
         self,
         database_url: str,
-        blob_url: str,
-        s3_endpoint: str | None = None,
-        inline_threshold: int = 65536,
-        object_grace_s: int = 3600,
+        blob_url: str | None,
+        s3_endpoint: str | None,
+        *,
+        inline_threshold: int,
+        object_grace_s: int,
         pool_size: int = 20,
     ) -> None:
         self.database_url = database_url
         self.inline_threshold = inline_threshold
-        self.objects = ObjectStore(BlobLocation.parse(blob_url), s3_endpoint)
+        # None: users and tokens only (`openkvs user`, `openkvs token`); no bucket is assumed.
+        self.objects: ObjectStore | None = None
+        if blob_url is not None:
+            self.objects = ObjectStore(BlobLocation.parse(blob_url), s3_endpoint)
         self.object_grace_ms = object_grace_s * 1000
         self.pool_size = pool_size
         self.stats = StatsBuffer()
@@ -68,6 +72,9 @@ class ScaleOutBackend:
         self.cache = NodeCache(database_url)
 
     async def start(self, serve: bool = True) -> None:
+        objects = self.objects
+        if serve and objects is None:
+            raise ValueError("a scale-out backend serves records only with a blob URL")
         self.pool = await asyncpg.create_pool(
             self.database_url,
             min_size=1,
@@ -82,20 +89,21 @@ class ScaleOutBackend:
         self.lanes = Lanes(self.database_url, LANES, self._init_connection, COMMAND_TIMEOUT)
         self.accounts = ScaleOutAccounts(self.pool, self.lanes, self.cache)
         self.stores = ScaleOutStores(self.pool, self.lanes, self.cache, self.stats)
-        self.records = ScaleOutRecords(
-            self.pool,
-            self.lanes,
-            RecordReads(self.lanes, LANES, MOST_READS),
-            RecordWrites(self.lanes, WRITE_BATCHES, MOST_WRITES),
-            self.objects,
-            self.inline_threshold,
-            self.object_grace_ms,
-        )
+        if objects is not None:  # without a bucket: users, tokens and stores only
+            self.records = ScaleOutRecords(
+                self.pool,
+                self.lanes,
+                RecordReads(self.lanes, LANES, MOST_READS),
+                RecordWrites(self.lanes, WRITE_BATCHES, MOST_WRITES),
+                objects,
+                self.inline_threshold,
+                self.object_grace_ms,
+            )
         self.telemetry.pool = self.pool_use
         async with self.pool.acquire() as conn:
             await migrate(conn)
-        if serve:
-            await self.objects.start()
+        if objects is not None and serve:
+            await objects.start()
             await self.cache.start()
             self._loops.every(FLUSH_INTERVAL, self._flush_stats, "stats flush")
             self._loops.every(FOLD_INTERVAL, self._fold_deltas, "stats fold")
@@ -114,7 +122,7 @@ class ScaleOutBackend:
             return f"PostgreSQL did not answer: {type(exc).__name__}"
         try:
             async with asyncio.timeout(READY_TIMEOUT):
-                await self.objects.reachable()
+                await self._bucket().reachable()
         except Exception as exc:
             return f"the object store did not answer: {type(exc).__name__}"
         return None
@@ -149,7 +157,7 @@ class ScaleOutBackend:
         if running:
             await self._fold_deltas()
             await self.cache.close()
-            await self.objects.close()
+            await self._bucket().close()
         await self.lanes.close()
         await self.pool.close()
 
@@ -175,12 +183,18 @@ class ScaleOutBackend:
     async def _fold_deltas(self) -> None:
         await fold_deltas(self.pool)
 
+    def _bucket(self) -> ObjectStore:
+        """The object store of a serving backend (start refuses to serve without one)."""
+        if self.objects is None:
+            raise RuntimeError("this scale-out backend was opened without a blob URL")
+        return self.objects
+
     @property
     def _sweep_interval(self) -> float:
         return min(30.0, max(0.5, self.object_grace_ms / 2000))
 
     async def _sweep(self) -> None:
-        removed = await sweep(self.pool, self.objects, self.object_grace_ms)
+        removed = await sweep(self.pool, self._bucket(), self.object_grace_ms)
         self.telemetry.swept_objects.inc(removed)
         if removed:
             log.info("sweeper removed %d unreferenced objects", removed)
