@@ -27,14 +27,15 @@ from typing import Any
 import httpx
 import pytest
 
-from openkvs.backends.base import Backend, StorageTotals
 from openkvs.backends.factory import open_backend
+from openkvs.config import Settings
 from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import now_ms
 from openkvs.core.key_range import key_range
 from openkvs.core.models import RecordMeta, Store, User, WriteCondition
 from openkvs.core.schema import KeyFilter
+from openkvs.core.storage import Backend, StorageTotals
 from openkvs.core.validation import STORE_ID_RE
 
 INLINE_THRESHOLD = 1024  # bodies above it are files (embedded) or objects (scale-out)
@@ -79,7 +80,9 @@ def deployment(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     if backend == "embedded":
         return Deployment(
             backend,
-            lambda: open_backend(data_dir, durability="relaxed", inline_threshold=INLINE_THRESHOLD),
+            lambda: open_backend(
+                Settings(data_dir=data_dir, durability="relaxed", inline_threshold=INLINE_THRESHOLD)
+            ),
         )
     from tests import services
 
@@ -91,11 +94,13 @@ def deployment(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return Deployment(
         backend,
         lambda: open_backend(
-            data_dir,
-            database_url=database_url,
-            blob_url=blob_url,
-            s3_endpoint=s3.endpoint,
-            inline_threshold=INLINE_THRESHOLD,
+            Settings(
+                data_dir=data_dir,
+                database_url=database_url,
+                blob_url=blob_url,
+                s3_endpoint=s3.endpoint,
+                inline_threshold=INLINE_THRESHOLD,
+            )
         ),
     )
 
@@ -118,11 +123,11 @@ async def put(
     chunk_size: int = 1000,
 ) -> RecordMeta:
     """A record PUT: the body streamed into a sink, then committed."""
-    body = backend.new_body(content_type, encoding)
+    body = backend.records.new_body(content_type, encoding)
     for start in range(0, len(data), chunk_size):
         await body.write(data[start : start + chunk_size])
     await body.finish()
-    return await backend.put_record(
+    return await backend.records.put(
         store_id, key, content_type, encoding, etag_of(data), body, condition or WriteCondition()
     )
 
@@ -131,7 +136,7 @@ async def read(
     backend: Backend, record: RecordMeta, start: int = 0, length: int | None = None
 ) -> bytes | None:
     """The bytes of an opened body (None when the backend says it is gone)."""
-    stream = await backend.open_body(record)
+    stream = await backend.records.open_body(record)
     if stream is None:
         return None
     try:
@@ -141,28 +146,28 @@ async def read(
 
 
 async def read_key(backend: Backend, store_id: str, key: str) -> bytes | None:
-    record = await backend.get_record(store_id, key)
+    record = await backend.records.get(store_id, key)
     return None if record is None else await read(backend, record)
 
 
 async def new_store(
     backend: Backend, username: str = "alice", name: str | None = "things"
 ) -> tuple[User, Store]:
-    user = await backend.create_user(username)
-    store, created = await backend.get_or_create_store(user.id, name, None)
+    user = await backend.accounts.create_user(username)
+    store, created = await backend.stores.get_or_create(user.id, name, None)
     assert created
     return user, store
 
 
 async def store(backend: Backend, store_id: str) -> Store:
-    found = await backend.store_by_id(store_id)
+    found = await backend.stores.by_id(store_id)
     assert found is not None, store_id
     return found
 
 
 async def keys(backend: Backend, store_id: str, **bounds: Any) -> list[str]:
     bounds = {"after": None, "lower": None, "upper": None, "limit": 1000, **bounds}
-    items = await backend.list_keys(store_id, **bounds)
+    items = await backend.records.keys(store_id, **bounds)
     return [item.key for item in items]
 
 
@@ -185,51 +190,51 @@ def refused(error: object, status: int, error_type: str) -> None:
 
 def test_a_user_is_counted_and_found_by_id_and_username(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        assert await backend.count_users() == 0
+        assert await backend.accounts.count_users() == 0
         before = now_ms()
-        alice = await backend.create_user("alice")
-        bob = await backend.create_user("bob")
+        alice = await backend.accounts.create_user("alice")
+        bob = await backend.accounts.create_user("bob")
         assert (alice.username, bob.username) == ("alice", "bob")
         assert STORE_ID_RE.fullmatch(alice.id) and alice.id != bob.id
         assert before <= alice.created_at <= now_ms()
-        assert await backend.count_users() == 2
-        assert await backend.user_by_id(alice.id) == alice
-        assert await backend.user_by_username("bob") == bob
-        assert await backend.user_by_id("X" * 17) is None
-        assert await backend.user_by_username("carol") is None
+        assert await backend.accounts.count_users() == 2
+        assert await backend.accounts.user_by_id(alice.id) == alice
+        assert await backend.accounts.user_by_username("bob") == bob
+        assert await backend.accounts.user_by_id("X" * 17) is None
+        assert await backend.accounts.user_by_username("carol") is None
 
     deployment.run(scenario)
 
 
 def test_a_taken_username_is_400_name_not_unique(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
+        alice = await backend.accounts.create_user("alice")
         with pytest.raises(ApiError) as caught:
-            await backend.create_user("alice")
+            await backend.accounts.create_user("alice")
         refused(caught.value, 400, "name-not-unique")
-        assert await backend.count_users() == 1
-        assert await backend.user_by_username("alice") == alice
+        assert await backend.accounts.count_users() == 1
+        assert await backend.accounts.user_by_username("alice") == alice
 
     deployment.run(scenario)
 
 
 def test_a_token_finds_its_user_until_it_is_revoked(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
-        assert await backend.user_by_token_hash("h-alice") is None  # not kept as missing
-        token = await backend.add_token(alice.id, "h-alice", "laptop")
+        alice = await backend.accounts.create_user("alice")
+        assert await backend.accounts.user_by_token_hash("h-alice") is None  # not kept as missing
+        token = await backend.accounts.add_token(alice.id, "h-alice", "laptop")
         assert (token.user_id, token.username, token.name) == (alice.id, "alice", "laptop")
         assert token.revoked is False
-        assert await backend.user_by_token_hash("h-alice") == alice
-        assert await backend.revoke_token(token.id) is True
+        assert await backend.accounts.user_by_token_hash("h-alice") == alice
+        assert await backend.accounts.revoke_token(token.id) is True
 
         async def forgotten() -> bool:
-            return await backend.user_by_token_hash("h-alice") is None
+            return await backend.accounts.user_by_token_hash("h-alice") is None
 
         assert await eventually(forgotten, CHANGE_SEEN_WITHIN)
-        assert await backend.revoke_token(token.id) is False
-        assert await backend.revoke_token("no-such-token") is False
-        [listed] = await backend.list_tokens(alice.id)
+        assert await backend.accounts.revoke_token(token.id) is False
+        assert await backend.accounts.revoke_token("no-such-token") is False
+        [listed] = await backend.accounts.list_tokens(alice.id)
         assert (listed.id, listed.revoked) == (token.id, True)
 
     deployment.run(scenario)
@@ -237,16 +242,16 @@ def test_a_token_finds_its_user_until_it_is_revoked(deployment: Deployment) -> N
 
 def test_tokens_are_listed_per_user_in_creation_order(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
-        bob = await backend.create_user("bob")
+        alice = await backend.accounts.create_user("alice")
+        bob = await backend.accounts.create_user("bob")
         made = []
         for user, name in ((alice, "a1"), (bob, "b1"), (alice, "a2")):
-            made.append(await backend.add_token(user.id, f"hash-{name}", name))
+            made.append(await backend.accounts.add_token(user.id, f"hash-{name}", name))
             await asyncio.sleep(0.002)  # distinct creation times
-        assert [t.name for t in await backend.list_tokens(alice.id)] == ["a1", "a2"]
-        assert [t.name for t in await backend.list_tokens(bob.id)] == ["b1"]
-        assert await backend.list_tokens(None) == made
-        assert await backend.user_by_token_hash("hash-b1") == bob
+        assert [t.name for t in await backend.accounts.list_tokens(alice.id)] == ["a1", "a2"]
+        assert [t.name for t in await backend.accounts.list_tokens(bob.id)] == ["b1"]
+        assert await backend.accounts.list_tokens(None) == made
+        assert await backend.accounts.user_by_token_hash("hash-b1") == bob
 
     deployment.run(scenario)
 
@@ -258,9 +263,9 @@ def test_get_or_create_by_name_returns_the_same_store_unchanged(deployment: Depl
     schema = {"actorKeyValueStoreSchemaVersion": 1, "title": "t", "collections": {}}
 
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
+        alice = await backend.accounts.create_user("alice")
         before = now_ms()
-        made, created = await backend.get_or_create_store(alice.id, "things", schema)
+        made, created = await backend.stores.get_or_create(alice.id, "things", schema)
         assert created
         assert STORE_ID_RE.fullmatch(made.id)
         assert (made.name, made.title, made.user_id, made.username) == (
@@ -272,7 +277,7 @@ def test_get_or_create_by_name_returns_the_same_store_unchanged(deployment: Depl
         assert (made.general_access, made.schema) == ("FOLLOW_USER_SETTING", schema)
         assert made.secret and made.stats.record_count == 0 and made.stats.write_count == 0
         assert before <= made.created_at == made.modified_at == made.accessed_at <= now_ms()
-        again, created = await backend.get_or_create_store(alice.id, "things", {"other": 1})
+        again, created = await backend.stores.get_or_create(alice.id, "things", {"other": 1})
         assert not created
         assert (again.id, again.schema, again.secret) == (made.id, schema, made.secret)
 
@@ -281,16 +286,16 @@ def test_get_or_create_by_name_returns_the_same_store_unchanged(deployment: Depl
 
 def test_unnamed_stores_are_always_new_and_names_are_per_owner(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
-        bob = await backend.create_user("bob")
-        first, created_first = await backend.get_or_create_store(alice.id, None, None)
-        second, created_second = await backend.get_or_create_store(alice.id, None, None)
+        alice = await backend.accounts.create_user("alice")
+        bob = await backend.accounts.create_user("bob")
+        first, created_first = await backend.stores.get_or_create(alice.id, None, None)
+        second, created_second = await backend.stores.get_or_create(alice.id, None, None)
         assert created_first and created_second and first.id != second.id
         assert first.name is None
-        mine, _ = await backend.get_or_create_store(alice.id, "shared", None)
-        theirs, created = await backend.get_or_create_store(bob.id, "shared", None)
+        mine, _ = await backend.stores.get_or_create(alice.id, "shared", None)
+        theirs, created = await backend.stores.get_or_create(bob.id, "shared", None)
         assert created and mine.id != theirs.id
-        found = await backend.store_by_name(bob.id, "shared")
+        found = await backend.stores.by_name(bob.id, "shared")
         assert found is not None and found.id == theirs.id
 
     deployment.run(scenario)
@@ -298,13 +303,13 @@ def test_unnamed_stores_are_always_new_and_names_are_per_owner(deployment: Deplo
 
 def test_concurrent_get_or_create_of_one_name_makes_one_store(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
+        alice = await backend.accounts.create_user("alice")
         results = await asyncio.gather(
-            *[backend.get_or_create_store(alice.id, "race", None) for _ in range(8)]
+            *[backend.stores.get_or_create(alice.id, "race", None) for _ in range(8)]
         )
         assert len({made.id for made, _ in results}) == 1
         assert [created for _, created in results].count(True) == 1
-        total, _ = await backend.list_stores(alice.id, 0, 100, False, True)
+        total, _ = await backend.stores.page(alice.id, 0, 100, False, True)
         assert total == 1
 
     deployment.run(scenario)
@@ -316,9 +321,9 @@ def test_a_store_is_found_by_id_and_by_owner_and_name(
 ) -> None:
     async def scenario(backend: Backend) -> None:
         alice, made = await new_store(backend)
-        bob = await backend.create_user("bob")
-        by_id = await backend.store_by_id(made.id, counters=counters)
-        by_name = await backend.store_by_name(alice.id, "things", counters=counters)
+        bob = await backend.accounts.create_user("bob")
+        by_id = await backend.stores.by_id(made.id, counters=counters)
+        by_name = await backend.stores.by_name(alice.id, "things", counters=counters)
         assert by_id is not None and by_name is not None
         for found in (by_id, by_name):
             assert (found.id, found.name, found.user_id, found.secret) == (
@@ -327,27 +332,27 @@ def test_a_store_is_found_by_id_and_by_owner_and_name(
                 alice.id,
                 made.secret,
             )
-        assert await backend.store_by_id("Z" * 17, counters=counters) is None
-        assert await backend.store_by_name(alice.id, "other", counters=counters) is None
-        assert await backend.store_by_name(bob.id, "things", counters=counters) is None
+        assert await backend.stores.by_id("Z" * 17, counters=counters) is None
+        assert await backend.stores.by_name(alice.id, "other", counters=counters) is None
+        assert await backend.stores.by_name(bob.id, "things", counters=counters) is None
 
     deployment.run(scenario)
 
 
 def test_stores_are_listed_in_creation_order_a_page_at_a_time(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
-        bob = await backend.create_user("bob")
+        alice = await backend.accounts.create_user("alice")
+        bob = await backend.accounts.create_user("bob")
         made: list[Store] = []
         for name in ("s1", None, "s2", "s3", None, "s4"):
-            created, _ = await backend.get_or_create_store(alice.id, name, None)
+            created, _ = await backend.stores.get_or_create(alice.id, name, None)
             made.append(created)
-        await backend.get_or_create_store(bob.id, "s1", None)
+        await backend.stores.get_or_create(bob.id, "s1", None)
         order = [s.id for s in sorted(made, key=lambda s: (s.created_at, s.id))]
         named = [sid for sid in order if any(s.id == sid and s.name for s in made)]
 
         async def page(offset: int, limit: int, desc: bool, unnamed: bool) -> tuple[int, list[str]]:
-            total, stores = await backend.list_stores(alice.id, offset, limit, desc, unnamed)
+            total, stores = await backend.stores.page(alice.id, offset, limit, desc, unnamed)
             return total, [s.id for s in stores]
 
         assert await page(0, 100, False, False) == (4, named)
@@ -366,21 +371,21 @@ def test_an_update_sets_name_title_and_general_access(deployment: Deployment) ->
     async def scenario(backend: Backend) -> None:
         alice, made = await new_store(backend)
         await asyncio.sleep(0.002)
-        renamed = await backend.update_store(made.id, name="renamed", title="My things")
+        renamed = await backend.stores.update(made.id, name="renamed", title="My things")
         assert renamed is not None
         assert (renamed.name, renamed.title) == ("renamed", "My things")
         assert renamed.general_access == "FOLLOW_USER_SETTING"  # not sent: unchanged
         assert renamed.modified_at > made.modified_at
-        assert await backend.store_by_name(alice.id, "things") is None
-        found = await backend.store_by_name(alice.id, "renamed")
+        assert await backend.stores.by_name(alice.id, "things") is None
+        found = await backend.stores.by_name(alice.id, "renamed")
         assert found is not None and found.id == made.id
-        opened = await backend.update_store(made.id, general_access="ANYONE_WITH_ID_CAN_READ")
+        opened = await backend.stores.update(made.id, general_access="ANYONE_WITH_ID_CAN_READ")
         assert opened is not None
         assert (opened.name, opened.title) == ("renamed", "My things")
         assert opened.general_access == "ANYONE_WITH_ID_CAN_READ"
-        cleared = await backend.update_store(made.id, name=None, title=None)
+        cleared = await backend.stores.update(made.id, name=None, title=None)
         assert cleared is not None and (cleared.name, cleared.title) == (None, None)
-        total, _ = await backend.list_stores(alice.id, 0, 10, False, False)
+        total, _ = await backend.stores.page(alice.id, 0, 10, False, False)
         assert total == 0  # without its name the store is unnamed
 
     deployment.run(scenario)
@@ -389,15 +394,15 @@ def test_an_update_sets_name_title_and_general_access(deployment: Deployment) ->
 def test_renaming_to_a_taken_name_is_400_name_not_unique(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
         alice, first = await new_store(backend)
-        second, _ = await backend.get_or_create_store(alice.id, "second", None)
+        second, _ = await backend.stores.get_or_create(alice.id, "second", None)
         with pytest.raises(ApiError) as caught:
-            await backend.update_store(second.id, name="things", title="lost")
+            await backend.stores.update(second.id, name="things", title="lost")
         refused(caught.value, 400, "name-not-unique")
         kept = await store(backend, second.id)
         assert (kept.name, kept.title) == ("second", None)
-        holder = await backend.store_by_name(alice.id, "things")
+        holder = await backend.stores.by_name(alice.id, "things")
         assert holder is not None and holder.id == first.id
-        assert await backend.update_store("Z" * 17, name="free") is None
+        assert await backend.stores.update("Z" * 17, name="free") is None
 
     deployment.run(scenario)
 
@@ -407,14 +412,14 @@ def test_deleting_a_store_removes_it_with_its_records(deployment: Deployment) ->
         alice, made = await new_store(backend)
         await put(backend, made.id, "small", SMALL)
         await put(backend, made.id, "large", LARGE)
-        assert await backend.delete_store(made.id) is True
-        assert await backend.store_by_id(made.id) is None
-        assert await backend.store_by_name(alice.id, "things") is None
-        assert await backend.get_record(made.id, "small") is None
+        assert await backend.stores.delete(made.id) is True
+        assert await backend.stores.by_id(made.id) is None
+        assert await backend.stores.by_name(alice.id, "things") is None
+        assert await backend.records.get(made.id, "small") is None
         assert await keys(backend, made.id) == []
         assert await backend.totals() == StorageTotals(0, 0, 0)
-        assert await backend.delete_store(made.id) is False
-        again, created = await backend.get_or_create_store(alice.id, "things", None)
+        assert await backend.stores.delete(made.id) is False
+        again, created = await backend.stores.get_or_create(alice.id, "things", None)
         assert created and again.id != made.id  # the name is free again
 
     deployment.run(scenario)
@@ -422,23 +427,23 @@ def test_deleting_a_store_removes_it_with_its_records(deployment: Deployment) ->
 
 def test_unnamed_stores_not_accessed_since_a_time_are_deleted(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
-        alice = await backend.create_user("alice")
-        old, _ = await backend.get_or_create_store(alice.id, None, None)
-        written, _ = await backend.get_or_create_store(alice.id, None, None)
-        named, _ = await backend.get_or_create_store(alice.id, "kept", None)
+        alice = await backend.accounts.create_user("alice")
+        old, _ = await backend.stores.get_or_create(alice.id, None, None)
+        written, _ = await backend.stores.get_or_create(alice.id, None, None)
+        named, _ = await backend.stores.get_or_create(alice.id, "kept", None)
         await put(backend, old.id, "k", LARGE)
         await asyncio.sleep(0.01)
         cutoff = now_ms()
         await asyncio.sleep(0.01)
         await put(backend, written.id, "k", SMALL)  # a write is an access
-        recent, _ = await backend.get_or_create_store(alice.id, None, None)
-        assert await backend.delete_unnamed_stores(cutoff) == 1
-        assert await backend.store_by_id(old.id) is None
-        assert await backend.get_record(old.id, "k") is None
+        recent, _ = await backend.stores.get_or_create(alice.id, None, None)
+        assert await backend.stores.delete_unnamed(cutoff) == 1
+        assert await backend.stores.by_id(old.id) is None
+        assert await backend.records.get(old.id, "k") is None
         for kept in (written, named, recent):
-            assert await backend.store_by_id(kept.id) is not None
+            assert await backend.stores.by_id(kept.id) is not None
         assert await backend.totals() == StorageTotals(3, 1, len(SMALL))
-        assert await backend.delete_unnamed_stores(cutoff) == 0
+        assert await backend.stores.delete_unnamed(cutoff) == 0
 
     deployment.run(scenario)
 
@@ -454,7 +459,7 @@ def test_a_record_reads_back_as_it_was_written(deployment: Deployment, data: byt
         written = await put(
             backend, made.id, "rec", data, content_type="text/plain; charset=utf-8", encoding="br"
         )
-        record = await backend.get_record(made.id, "rec")
+        record = await backend.records.get(made.id, "rec")
         assert record is not None
         for meta in (written, record):
             assert (meta.key, meta.size, meta.etag) == ("rec", len(data), etag_of(data))
@@ -462,7 +467,7 @@ def test_a_record_reads_back_as_it_was_written(deployment: Deployment, data: byt
             assert before <= meta.modified_at <= now_ms()
         assert record.modified_at == written.modified_at
         assert await read(backend, record) == data
-        [item] = await backend.list_keys(made.id, None, None, None, 10)
+        [item] = await backend.records.keys(made.id, None, None, None, 10)
         assert (item.key, item.size) == ("rec", len(data))
 
     deployment.run(scenario)
@@ -512,7 +517,7 @@ def test_an_overwrite_replaces_body_etag_size_and_type(
         old = await put(backend, made.id, "k", first, content_type="text/plain")
         new = await put(backend, made.id, "k", second, content_type="image/png")
         assert new.etag != old.etag
-        record = await backend.get_record(made.id, "k")
+        record = await backend.records.get(made.id, "k")
         assert record is not None
         assert (record.size, record.etag, record.content_type) == (
             len(second),
@@ -535,12 +540,12 @@ def test_an_opened_body_keeps_its_version_whatever_writers_do(
         _, made = await new_store(backend)
         record = await put(backend, made.id, "k", data)
         for change in ("overwrite", "delete"):
-            stream = await backend.open_body(record)
+            stream = await backend.records.open_body(record)
             assert stream is not None
             if change == "overwrite":
                 record = await put(backend, made.id, "k", b"x" * len(data))
             else:
-                assert await backend.delete_record(made.id, "k", WriteCondition()) is True
+                assert await backend.records.delete(made.id, "k", WriteCondition()) is True
             try:
                 got = b"".join([chunk async for chunk in stream.chunks()])
             finally:
@@ -557,7 +562,7 @@ def test_a_record_read_before_an_overwrite_opens_as_its_own_bytes_or_not_at_all(
     async def scenario(backend: Backend) -> None:
         _, made = await new_store(backend)
         await put(backend, made.id, "k", data)
-        stale = await backend.get_record(made.id, "k")
+        stale = await backend.records.get(made.id, "k")
         assert stale is not None
         await put(backend, made.id, "k", data[::-1] + b"!")
         assert await read(backend, stale) in (None, data)
@@ -569,9 +574,9 @@ def test_a_missing_record_or_store_reads_as_none(deployment: Deployment) -> None
     async def scenario(backend: Backend) -> None:
         _, made = await new_store(backend)
         await put(backend, made.id, "k", SMALL)
-        assert await backend.get_record(made.id, "K") is None
-        assert await backend.get_record(made.id, "k2") is None
-        assert await backend.get_record("Z" * 17, "k") is None
+        assert await backend.records.get(made.id, "K") is None
+        assert await backend.records.get(made.id, "k2") is None
+        assert await backend.records.get("Z" * 17, "k") is None
         assert await keys(backend, "Z" * 17) == []
 
     deployment.run(scenario)
@@ -581,16 +586,16 @@ def test_a_missing_record_or_store_reads_as_none(deployment: Deployment) -> None
 def test_a_write_to_a_missing_store_is_404(deployment: Deployment, data: bytes) -> None:
     async def scenario(backend: Backend) -> None:
         _, made = await new_store(backend)
-        assert await backend.delete_store(made.id) is True
+        assert await backend.stores.delete(made.id) is True
         for condition in (WriteCondition(), WriteCondition(if_none_match=["*"])):
             with pytest.raises(ApiError) as caught:
                 await put(backend, made.id, "k", data, condition)
             refused(caught.value, 404, "record-not-found")
             assert caught.value.message == "Key-value store was not found."
         with pytest.raises(ApiError) as caught:
-            await backend.delete_record(made.id, "k", WriteCondition())
+            await backend.records.delete(made.id, "k", WriteCondition())
         refused(caught.value, 404, "record-not-found")
-        assert await backend.get_record(made.id, "k") is None
+        assert await backend.records.get(made.id, "k") is None
         assert await backend.totals() == StorageTotals(0, 0, 0)
 
     deployment.run(scenario)
@@ -601,11 +606,11 @@ def test_deleting_a_record_is_true_once_then_false(deployment: Deployment) -> No
         _, made = await new_store(backend)
         await put(backend, made.id, "a", SMALL)
         await put(backend, made.id, "b", LARGE)
-        assert await backend.delete_record(made.id, "b", WriteCondition()) is True
-        assert await backend.get_record(made.id, "b") is None
+        assert await backend.records.delete(made.id, "b", WriteCondition()) is True
+        assert await backend.records.get(made.id, "b") is None
         assert await keys(backend, made.id) == ["a"]
-        assert await backend.delete_record(made.id, "b", WriteCondition()) is False
-        assert await backend.delete_record(made.id, "never", WriteCondition()) is False
+        assert await backend.records.delete(made.id, "b", WriteCondition()) is False
+        assert await backend.records.delete(made.id, "never", WriteCondition()) is False
         stats = (await store(backend, made.id)).stats
         assert (stats.delete_count, stats.record_count, stats.storage_bytes) == (1, 1, len(SMALL))
 
@@ -695,11 +700,11 @@ def test_a_conditional_delete_removes_only_when_its_condition_holds(
         await put(backend, made.id, "k", OLD)
         condition = WriteCondition(if_match, if_none_match)
         if failure is None:
-            assert await backend.delete_record(made.id, "k", condition) is True
-            assert await backend.get_record(made.id, "k") is None
+            assert await backend.records.delete(made.id, "k", condition) is True
+            assert await backend.records.get(made.id, "k") is None
             return
         with pytest.raises(ApiError) as caught:
-            await backend.delete_record(made.id, "k", condition)
+            await backend.records.delete(made.id, "k", condition)
         refused(caught.value, 412, "precondition-failed")
         assert caught.value.message == failure
         assert await read_key(backend, made.id, "k") == OLD
@@ -712,10 +717,10 @@ def test_a_conditional_delete_of_a_missing_record(deployment: Deployment) -> Non
     async def scenario(backend: Backend) -> None:
         _, made = await new_store(backend)
         with pytest.raises(ApiError) as caught:
-            await backend.delete_record(made.id, "k", WriteCondition(if_match=["*"]))
+            await backend.records.delete(made.id, "k", WriteCondition(if_match=["*"]))
         assert caught.value.message == IF_MATCH_FAILED
         condition = WriteCondition(if_none_match=["*"])
-        assert await backend.delete_record(made.id, "k", condition) is False
+        assert await backend.records.delete(made.id, "k", condition) is False
 
     deployment.run(scenario)
 
@@ -733,7 +738,7 @@ def test_keys_are_listed_in_byte_order_within_bounds(deployment: Deployment) -> 
         _, made = await new_store(backend)
         for key in reversed(ORDERED_KEYS):
             await put(backend, made.id, key, key.encode())
-        listed = await backend.list_keys(made.id, None, None, None, 1000)
+        listed = await backend.records.keys(made.id, None, None, None, 1000)
         assert [item.key for item in listed] == ORDERED_KEYS
         assert [item.size for item in listed] == [len(key) for key in ORDERED_KEYS]
         assert await keys(backend, made.id, limit=3) == ORDERED_KEYS[:3]
@@ -812,7 +817,7 @@ def test_a_discarded_body_never_becomes_a_record(deployment: Deployment) -> None
     async def scenario(backend: Backend) -> None:
         _, made = await new_store(backend)
         for data in (SMALL, LARGE):
-            body = backend.new_body("text/plain", None)
+            body = backend.records.new_body("text/plain", None)
             await body.write(data)
             assert body.size == len(data)
             await body.discard()
@@ -825,9 +830,9 @@ def test_a_discarded_body_never_becomes_a_record(deployment: Deployment) -> None
 def test_writes_sent_together_each_get_their_own_outcome(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
         alice, made = await new_store(backend)
-        gone, _ = await backend.get_or_create_store(alice.id, "gone", None)
+        gone, _ = await backend.stores.get_or_create(alice.id, "gone", None)
         await put(backend, made.id, "taken", OLD)
-        assert await backend.delete_store(gone.id) is True
+        assert await backend.stores.delete(gone.id) is True
         writes = [put(backend, made.id, f"k{n:02d}", SMALL * n) for n in range(20)]
         writes += [
             put(backend, gone.id, "k", SMALL),
@@ -860,8 +865,8 @@ def test_a_presigned_url_if_any_serves_the_body(deployment: Deployment) -> None:
         _, made = await new_store(backend)
         small = await put(backend, made.id, "small", SMALL)
         large = await put(backend, made.id, "large", LARGE, content_type="image/png")
-        assert await backend.presigned_url(small, None, 60) is None  # inline: no object
-        url = await backend.presigned_url(large, 'attachment; filename="large"', 60)
+        assert await backend.records.presigned_url(small, None, 60) is None  # inline: no object
+        url = await backend.records.presigned_url(large, 'attachment; filename="large"', 60)
         if url is None:
             return  # this backend serves bodies itself
         async with httpx.AsyncClient() as client:
@@ -882,13 +887,13 @@ def test_stats_count_writes_deletes_bytes_and_records(deployment: Deployment) ->
         await put(backend, made.id, "a", SMALL)
         await put(backend, made.id, "b", LARGE)
         await put(backend, made.id, "a", SMALL * 2)
-        await backend.delete_record(made.id, "b", WriteCondition())
-        await backend.delete_record(made.id, "missing", WriteCondition())
+        await backend.records.delete(made.id, "b", WriteCondition())
+        await backend.records.delete(made.id, "missing", WriteCondition())
         stats = (await store(backend, made.id)).stats
         assert (stats.write_count, stats.delete_count) == (3, 1)
         assert (stats.record_count, stats.storage_bytes) == (1, 2 * len(SMALL))
         assert (stats.read_count, stats.list_count) == (0, 0)
-        total, [listed] = await backend.list_stores(made.user_id, 0, 10, False, False)
+        total, [listed] = await backend.stores.page(made.user_id, 0, 10, False, False)
         assert total == 1 and listed.stats == stats
 
     deployment.run(scenario)
@@ -897,10 +902,10 @@ def test_stats_count_writes_deletes_bytes_and_records(deployment: Deployment) ->
 def test_reads_lists_and_accesses_are_counted_and_kept(deployment: Deployment) -> None:
     async def body(backend: Backend, made: Store) -> None:
         for _ in range(3):
-            backend.note_read(made.id)
-        backend.note_list(made.id)
+            backend.stores.note_read(made.id)
+        backend.stores.note_list(made.id)
         await asyncio.sleep(0.005)
-        backend.note_access(made.id)
+        backend.stores.note_access(made.id)
 
     async def scenario() -> None:
         async with deployment.opened() as backend:
@@ -931,10 +936,10 @@ def test_noted_counters_are_shown_once_while_they_are_applied(deployment: Deploy
         noted = 0
         deadline = time.monotonic() + 2.0  # several background flushes
         while time.monotonic() < deadline:
-            backend.note_read(made.id)
+            backend.stores.note_read(made.id)
             noted += 1
             await asyncio.sleep(0)  # a flush may start now, and commit while we read
-            reads = await asyncio.gather(*[backend.store_by_id(made.id) for _ in range(4)])
+            reads = await asyncio.gather(*[backend.stores.by_id(made.id) for _ in range(4)])
             shown.update((noted, found.stats.read_count) for found in reads if found)
         assert sorted((noted, count) for noted, count in shown if count != noted) == []
 
@@ -950,7 +955,7 @@ def test_record_writes_and_deletes_move_modified_at(deployment: Deployment) -> N
         assert written.modified_at == record.modified_at > made.modified_at
         assert written.accessed_at >= written.modified_at
         await asyncio.sleep(0.005)
-        await backend.delete_record(made.id, "a", WriteCondition())
+        await backend.records.delete(made.id, "a", WriteCondition())
         assert (await store(backend, made.id)).modified_at > written.modified_at
 
     deployment.run(scenario)
@@ -961,12 +966,12 @@ def test_totals_sum_every_store_of_every_user(deployment: Deployment) -> None:
         assert await backend.totals() == StorageTotals(0, 0, 0)
         _, mine = await new_store(backend, "alice")
         _, theirs = await new_store(backend, "bob")
-        await backend.get_or_create_store(mine.user_id, None, None)
+        await backend.stores.get_or_create(mine.user_id, None, None)
         await put(backend, mine.id, "a", SMALL)
         await put(backend, mine.id, "b", LARGE)
         await put(backend, theirs.id, "a", LARGE)
         assert await backend.totals() == StorageTotals(3, 3, len(SMALL) + 2 * len(LARGE))
-        await backend.delete_store(theirs.id)
+        await backend.stores.delete(theirs.id)
         assert await backend.totals() == StorageTotals(2, 2, len(SMALL) + len(LARGE))
 
     deployment.run(scenario)
@@ -979,11 +984,11 @@ def test_counters_noted_for_a_store_deleted_meanwhile_are_dropped(
         async with deployment.opened() as backend:
             _, made = await new_store(backend)
             _, other = await new_store(backend, "bob")
-            backend.note_read(made.id)
-            backend.note_read(other.id)
-            await backend.delete_store(made.id)
+            backend.stores.note_read(made.id)
+            backend.stores.note_read(other.id)
+            await backend.stores.delete(made.id)
         async with deployment.opened() as backend:
-            assert await backend.store_by_id(made.id) is None
+            assert await backend.stores.by_id(made.id) is None
             assert (await store(backend, other.id)).stats.read_count == 1
 
     asyncio.run(scenario())
@@ -996,15 +1001,15 @@ def test_everything_committed_is_there_after_a_restart(deployment: Deployment) -
     async def scenario() -> None:
         async with deployment.opened() as backend:
             alice, made = await new_store(backend)
-            token = await backend.add_token(alice.id, "h", "laptop")
-            await backend.update_store(made.id, title="T", general_access="RESTRICTED")
+            token = await backend.accounts.add_token(alice.id, "h", "laptop")
+            await backend.stores.update(made.id, title="T", general_access="RESTRICTED")
             await put(backend, made.id, "small", SMALL)
             await put(backend, made.id, "large", LARGE)
             before = await store(backend, made.id)
         async with deployment.opened() as backend:
             assert await backend.ready() is None
-            assert await backend.user_by_token_hash("h") == alice
-            assert await backend.list_tokens(alice.id) == [token]
+            assert await backend.accounts.user_by_token_hash("h") == alice
+            assert await backend.accounts.list_tokens(alice.id) == [token]
             assert await store(backend, made.id) == before
             assert await read_key(backend, made.id, "small") == SMALL
             assert await read_key(backend, made.id, "large") == LARGE
@@ -1031,7 +1036,7 @@ class Watcher:
 def test_a_watcher_hears_of_every_committed_change(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
         alice, made = await new_store(backend)
-        token = await backend.add_token(alice.id, "h", "laptop")
+        token = await backend.accounts.add_token(alice.id, "h", "laptop")
         watcher = Watcher()
         refresh = backend.watch_changes(watcher)
         if refresh is None:
@@ -1042,15 +1047,15 @@ def test_a_watcher_hears_of_every_committed_change(deployment: Deployment) -> No
         await put(backend, made.id, "k", SMALL)
         refresh()
         assert (watcher.records, watcher.everything) == ([(made.id, "k")], 0)
-        await backend.delete_record(made.id, "k", WriteCondition())
+        await backend.records.delete(made.id, "k", WriteCondition())
         refresh()
         assert watcher.records == [(made.id, "k"), (made.id, "k")]
         for change in ("update", "revoke"):
             seen = watcher.everything
             if change == "update":
-                await backend.update_store(made.id, general_access="ANYONE_WITH_ID_CAN_READ")
+                await backend.stores.update(made.id, general_access="ANYONE_WITH_ID_CAN_READ")
             else:
-                await backend.revoke_token(token.id)
+                await backend.accounts.revoke_token(token.id)
             refresh()
             assert watcher.everything > seen, change
 

@@ -14,9 +14,9 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from openkvs.backends.base import Backend
 from openkvs.core.errors import ApiError
 from openkvs.core.models import Store, User
+from openkvs.core.storage import Backend
 from openkvs.core.stores import Grant, StoreAccess
 
 T = TypeVar("T")
@@ -59,26 +59,26 @@ def make_store(store_id: str, owner: User, name: str | None, general_access: str
 
 
 class Directory:
-    """The lookups StoreAccess makes, over fixed users and stores; every call is noted."""
+    """The lookups StoreAccess makes, over fixed users and stores; every call is noted. It is
+    the backend and its `stores` and `accounts` parts at once."""
 
     def __init__(self, stores: list[Store]) -> None:
-        self.users = {user.username: user for user in (ALICE, BOB)}
-        self.stores = stores
+        self.known_users = {user.username: user for user in (ALICE, BOB)}
+        self.known_stores = stores
         self.calls: list[tuple[Any, ...]] = []
+        self.stores = self.accounts = self
 
-    async def store_by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
-        self.calls.append(("store_by_id", store_id, counters))
-        return next((s for s in self.stores if s.id == store_id), None)
+    async def by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
+        self.calls.append(("stores.by_id", store_id, counters))
+        return next((s for s in self.known_stores if s.id == store_id), None)
 
-    async def store_by_name(
-        self, user_id: str, name: str, *, counters: bool = True
-    ) -> Store | None:
-        self.calls.append(("store_by_name", user_id, name, counters))
-        return next((s for s in self.stores if (s.user_id, s.name) == (user_id, name)), None)
+    async def by_name(self, user_id: str, name: str, *, counters: bool = True) -> Store | None:
+        self.calls.append(("stores.by_name", user_id, name, counters))
+        return next((s for s in self.known_stores if (s.user_id, s.name) == (user_id, name)), None)
 
     async def user_by_username(self, username: str) -> User | None:
-        self.calls.append(("user_by_username", username))
-        return self.users.get(username)
+        self.calls.append(("accounts.user_by_username", username))
+        return self.known_users.get(username)
 
 
 def access(general_access: str = "RESTRICTED", default: str = "RESTRICTED") -> StoreAccess:
@@ -169,8 +169,8 @@ def test_the_callers_own_username_is_not_looked_up_and_counters_are_passed_on() 
     run(lambda: store_access.resolve("alice~photos", ALICE, counters=False))
     run(lambda: store_access.resolve(STORE_ID, ALICE, counters=False))
     assert calls(store_access) == [
-        ("store_by_name", ALICE.id, "photos", False),
-        ("store_by_id", STORE_ID, False),
+        ("stores.by_name", ALICE.id, "photos", False),
+        ("stores.by_id", STORE_ID, False),
     ]
 
 
