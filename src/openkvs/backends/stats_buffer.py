@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from openkvs.core.ids import now_ms
@@ -16,9 +19,13 @@ class PendingStats:
 
 
 class StatsBuffer:
+    """Counts noted on the event loop, until a flush writes them to the stores' rows. A flush
+    and a read of current counters never overlap (`settled`), so a read sees each count exactly
+    once: in the row it read, or still pending here."""
+
     def __init__(self) -> None:
         self.pending: dict[str, PendingStats] = {}
-        self.flushing: dict[str, PendingStats] = {}
+        self._applying = asyncio.Lock()
 
     def _entry(self, store_id: str) -> PendingStats:
         entry = self.pending.get(store_id)
@@ -36,24 +43,29 @@ class StatsBuffer:
     def note_access(self, store_id: str) -> None:
         self._entry(store_id)
 
-    def take(self) -> dict[str, PendingStats]:
-        """Move pending counters to the in-flight set for one flush."""
-        self.flushing, self.pending = self.pending, {}
-        return self.flushing
+    @asynccontextmanager
+    async def flushing(self) -> AsyncIterator[dict[str, PendingStats]]:
+        """The pending counts, taken for one flush to write while the block runs; counts noted
+        meanwhile wait for the next. A failed flush loses its counts (they are statistics)."""
+        async with self._applying:
+            batch, self.pending = self.pending, {}
+            yield batch
 
-    def flushed(self) -> None:
-        self.flushing = {}
+    @asynccontextmanager
+    async def settled(self) -> AsyncIterator[None]:
+        """While the block runs, no flush is between taking its counts and having written them:
+        read current counters from storage inside it, then `apply`."""
+        async with self._applying:
+            yield
 
     def forget(self, store_id: str) -> None:
         self.pending.pop(store_id, None)
-        self.flushing.pop(store_id, None)
 
     def apply(self, store: Store) -> Store:
         """Add what is not yet written to a store read from storage."""
-        for source in (self.flushing, self.pending):
-            entry = source.get(store.id)
-            if entry is not None:
-                store.stats.read_count += entry.reads
-                store.stats.list_count += entry.lists
-                store.accessed_at = max(store.accessed_at, entry.accessed_at)
+        entry = self.pending.get(store.id)
+        if entry is not None:
+            store.stats.read_count += entry.reads
+            store.stats.list_count += entry.lists
+            store.accessed_at = max(store.accessed_at, entry.accessed_at)
         return store

@@ -186,17 +186,14 @@ class EmbeddedBackend:
         removed = self._dead_bodies.take_removed()
         if not self.stats.pending and not removed:
             return
-        batch = self.stats.take()
+        async with self.stats.flushing() as batch:
 
-        def op(conn: sqlite3.Connection, after: After) -> None:
-            conn.executemany(
-                "UPDATE stores SET read_count = read_count + ?, list_count = list_count + ?, "
-                "accessed_at = max(accessed_at, ?) WHERE id = ?",
-                [(e.reads, e.lists, e.accessed_at, sid) for sid, e in batch.items()],
-            )
-            conn.executemany("DELETE FROM dead_blobs WHERE blob = ?", [(n,) for n in removed])
+            def op(conn: sqlite3.Connection, after: After) -> None:
+                conn.executemany(
+                    "UPDATE stores SET read_count = read_count + ?, list_count = list_count + ?, "
+                    "accessed_at = max(accessed_at, ?) WHERE id = ?",
+                    [(e.reads, e.lists, e.accessed_at, sid) for sid, e in batch.items()],
+                )
+                conn.executemany("DELETE FROM dead_blobs WHERE blob = ?", [(n,) for n in removed])
 
-        try:
             await self._writer.run(op, changes=[counters_changed(sid) for sid in batch])
-        finally:
-            self.stats.flushed()

@@ -39,12 +39,17 @@ class EmbeddedStores:
         self._dead_bodies = dead_bodies
 
     async def by_id(self, store_id: str, *, counters: bool = True) -> Store | None:
-        return self._store(store_id, " WHERE s.id = ?", (store_id,), counters)
+        if not counters:  # every record request: no wait
+            return self._store(store_id, " WHERE s.id = ?", (store_id,), counters)
+        async with self._stats.settled():
+            return self._store(store_id, " WHERE s.id = ?", (store_id,), counters)
 
     async def by_name(self, user_id: str, name: str, *, counters: bool = True) -> Store | None:
-        return self._store(
-            (user_id, name), " WHERE s.user_id = ? AND s.name = ?", (user_id, name), counters
-        )
+        where = " WHERE s.user_id = ? AND s.name = ?"
+        if not counters:
+            return self._store((user_id, name), where, (user_id, name), counters)
+        async with self._stats.settled():
+            return self._store((user_id, name), where, (user_id, name), counters)
 
     def _store(
         self, cache_key: Any, where: str, args: tuple[str, ...], counters: bool
@@ -74,11 +79,14 @@ class EmbeddedStores:
             "SELECT count(*) FROM stores s" + where, (user_id,)
         ).fetchone()
         order = "DESC" if desc else "ASC"
-        rows = self._reader.execute(
-            STORE_SELECT + where + f" ORDER BY s.created_at {order}, s.id {order} LIMIT ? OFFSET ?",
-            (user_id, limit, offset),
-        ).fetchall()
-        return int(total), [self._stats.apply(store_from_row(r)) for r in rows]
+        async with self._stats.settled():
+            rows = self._reader.execute(
+                STORE_SELECT
+                + where
+                + f" ORDER BY s.created_at {order}, s.id {order} LIMIT ? OFFSET ?",
+                (user_id, limit, offset),
+            ).fetchall()
+            return int(total), [self._stats.apply(store_from_row(r)) for r in rows]
 
     async def get_or_create(
         self, user_id: str, name: str | None, schema: dict[str, Any] | None

@@ -164,8 +164,7 @@ class ScaleOutBackend:
     async def _flush_stats(self) -> None:
         if not self.stats.pending:
             return
-        batch = self.stats.take()
-        try:
+        async with self.stats.flushing() as batch:
             # Deltas, not totals: every node adds its own counts (behaviour.md#stats).
             await self.pool.execute(
                 "UPDATE stores SET read_count = read_count + d.reads, "
@@ -177,8 +176,6 @@ class ScaleOutBackend:
                 [e.lists for e in batch.values()],
                 [e.accessed_at for e in batch.values()],
             )
-        finally:
-            self.stats.flushed()
 
     async def _fold_deltas(self) -> None:
         await fold_deltas(self.pool)

@@ -30,9 +30,19 @@ def _key_range(after: str | None, lower: str | None, upper: str | None) -> tuple
     sql, args = "", []
     for op, value in ((">", after), (">=", lower), ("<", upper)):
         if value is not None:
+            if "\0" in value:  # PostgreSQL text cannot hold NUL, and no key has one
+                op, value = _without_nul(op, value)
             args.append(value)
             sql += f" AND key {op} ${len(args) + 1}"
     return sql, args
+
+
+def _without_nul(op: str, value: str) -> tuple[str, str]:
+    """The same bound on keys (which never hold NUL) without the NUL: with `head` the text
+    before the first NUL, every key above `value` is at least `head + "\x01"`, and every key
+    below it is below that too."""
+    head = value[: value.index("\0")] + "\x01"
+    return (">=" if op == ">" else op), head
 
 
 def _refused(outcome: str) -> ApiError:

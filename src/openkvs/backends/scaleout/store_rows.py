@@ -99,10 +99,12 @@ class ScaleOutStores:
 
     async def _store(self, where: str, *args: Any, current: bool = True) -> Store | None:
         """One store; with `current`, its stats as of now (else as last folded)."""
-        row = await self._lanes.fetchrow(
-            (CURRENT_STORE_SELECT if current else STORE_SELECT) + where, *args
-        )
-        return self._stats.apply(store_from_row(row)) if row else None
+        if not current:
+            row = await self._lanes.fetchrow(STORE_SELECT + where, *args)
+            return store_from_row(row) if row else None
+        async with self._stats.settled():
+            row = await self._lanes.fetchrow(CURRENT_STORE_SELECT + where, *args)
+            return self._stats.apply(store_from_row(row)) if row else None
 
     async def page(
         self, user_id: str, offset: int, limit: int, desc: bool, unnamed: bool
@@ -110,15 +112,16 @@ class ScaleOutStores:
         where = " WHERE s.user_id = $1" + ("" if unnamed else " AND s.name IS NOT NULL")
         total = await self._pool.fetchval("SELECT count(*) FROM stores s" + where, user_id)
         order = "DESC" if desc else "ASC"
-        rows = await self._pool.fetch(
-            CURRENT_STORE_SELECT
-            + where
-            + f" ORDER BY s.created_at {order}, s.id {order} LIMIT $2 OFFSET $3",
-            user_id,
-            limit,
-            offset,
-        )
-        return int(total), [self._stats.apply(store_from_row(r)) for r in rows]
+        async with self._stats.settled():
+            rows = await self._pool.fetch(
+                CURRENT_STORE_SELECT
+                + where
+                + f" ORDER BY s.created_at {order}, s.id {order} LIMIT $2 OFFSET $3",
+                user_id,
+                limit,
+                offset,
+            )
+            return int(total), [self._stats.apply(store_from_row(r)) for r in rows]
 
     async def get_or_create(
         self, user_id: str, name: str | None, schema: dict[str, Any] | None
