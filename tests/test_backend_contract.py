@@ -218,6 +218,31 @@ def test_a_taken_username_is_400_name_not_unique(deployment: Deployment) -> None
     deployment.run(scenario)
 
 
+def test_a_change_made_here_is_seen_by_the_next_read_here(deployment: Deployment) -> None:
+    """Kept rows (tokens, stores without counters) are forgotten when this same backend changes
+    them, not only when a notification comes back: a user's next request sees the change."""
+
+    async def scenario(backend: Backend) -> None:
+        alice, made = await new_store(backend)
+        token = await backend.accounts.add_token(alice.id, "h-now", "cli")
+        for _ in range(2):  # kept after the first lookup
+            assert await backend.accounts.user_by_token_hash("h-now") == alice
+            kept = await backend.stores.by_id(made.id, counters=False)
+            assert kept is not None and kept.general_access == "FOLLOW_USER_SETTING"
+            assert await backend.stores.by_name(alice.id, "things", counters=False) is not None
+        await backend.stores.update(made.id, general_access="ANYONE_WITH_ID_CAN_READ")
+        seen = await backend.stores.by_id(made.id, counters=False)
+        assert seen is not None and seen.general_access == "ANYONE_WITH_ID_CAN_READ"
+        await backend.stores.update(made.id, name="renamed")
+        assert await backend.stores.by_name(alice.id, "things", counters=False) is None
+        assert await backend.accounts.revoke_token(token.id) is True
+        assert await backend.accounts.user_by_token_hash("h-now") is None
+        assert await backend.stores.delete(made.id) is True
+        assert await backend.stores.by_id(made.id, counters=False) is None
+
+    deployment.run(scenario)
+
+
 def test_a_token_finds_its_user_until_it_is_revoked(deployment: Deployment) -> None:
     async def scenario(backend: Backend) -> None:
         alice = await backend.accounts.create_user("alice")

@@ -35,6 +35,7 @@ class ScaleOutAccounts:
     def __init__(self, pool: Any, lanes: Lanes, cache: NodeCache) -> None:
         self._pool = pool  # asyncpg.Pool
         self._lanes = lanes  # for the lookup of every request's token
+        self._cache = cache  # forgotten at once after a revocation here (others are notified)
         self._by_token: Kept[str, User] = Kept(cache)  # token hash -> its user (not revoked)
         self._by_username: Kept[str, User] = Kept(cache)
 
@@ -103,4 +104,7 @@ class ScaleOutAccounts:
         status = await self._pool.execute(
             "UPDATE tokens SET revoked = true WHERE id = $1 AND NOT revoked", token_id
         )
-        return bool(status.endswith(" 1"))
+        revoked = bool(status.endswith(" 1"))
+        if revoked:
+            self._cache.forget()
+        return revoked

@@ -78,6 +78,9 @@ class ScaleOutStores:
         self._pool = pool  # asyncpg.Pool
         self._lanes = lanes  # for the lookup of every request's store
         self._stats = stats  # read/list counters not written yet (behaviour.md#stats)
+        # Other nodes hear of a change by notification; this one forgets at once, so that its
+        # own next request sees the change (a store's access, a name, a deletion).
+        self._cache = cache
         # Kept without current stats (counters=False).
         self._by_id: Kept[str, Store] = Kept(cache)
         self._by_name: Kept[tuple[str, str], Store] = Kept(cache)  # (user id, name) -> store
@@ -164,6 +167,7 @@ class ScaleOutStores:
             raise store_name_taken(changes.get("name")) from None
         if status.endswith(" 0"):
             return None
+        self._cache.forget()
         return await self.by_id(store_id)
 
     async def delete(self, store_id: str) -> bool:
@@ -171,6 +175,7 @@ class ScaleOutStores:
             if not await conn.fetchval("SELECT 1 FROM stores WHERE id = $1 FOR UPDATE", store_id):
                 return False
             await self._drop_store(conn, store_id)
+        self._cache.forget()
         return True
 
     async def _drop_store(self, conn: Any, store_id: str) -> None:
@@ -207,6 +212,8 @@ class ScaleOutStores:
                 if still:
                     await self._drop_store(conn, store_id)
                     removed += 1
+        if removed:
+            self._cache.forget()
         return removed
 
     def note_read(self, store_id: str) -> None:
