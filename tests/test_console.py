@@ -90,6 +90,14 @@ def store_page_path(store: dict[str, object]) -> str:
     return f"/console/stores/{store['id']}"
 
 
+def listed_url(http: httpx.Client, store_id: str, key: str) -> str:
+    """The record's `recordPublicUrl` as the server's keys list hands it to the owner (signed)."""
+    items = http.get(f"{STORES}/{store_id}/keys").json()["data"]["items"]
+    (url,) = [item["recordPublicUrl"] for item in items if item["key"] == key]
+    assert "signature=" in url
+    return str(url)
+
+
 # --- logging in ----------------------------------------------------------------------------------
 
 
@@ -382,8 +390,10 @@ def test_upload_json_and_png_and_preview_both(
 def test_signed_link_is_copied_and_works_without_a_token(
     page: Page, http: httpx.Client, anon: httpx.Client, token: str
 ) -> None:
-    store = create_store(http, unique_name("signed"))
+    store = create_store(http, unique_name("signed"), general_access="RESTRICTED")
     put_record(http, store["id"], "picture.png", PNG, "image/png")
+    put_record(http, store["id"], "picture.png.bak", b"a key after it", "text/plain")
+    # The page opened directly (nothing listed yet): the console asks the server's keys list.
     open_logged_in(page, f"{store_page_path(store)}/records/picture.png", token)
     page.locator("#copy-link").click()
     expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
@@ -392,8 +402,7 @@ def test_signed_link_is_copied_and_works_without_a_token(
     expected_signature = hmac_base62(store["urlSigningSecretKey"], "picture.png")
     assert parse_qs(urlsplit(link).query) == {"signature": [expected_signature]}
     # The server's own signed URL, as its keys list hands it to the owner: no signing in the page.
-    keys = http.get(f"/v2/key-value-stores/{store['id']}/keys").json()["data"]["items"]
-    assert link == keys[0]["recordPublicUrl"]
+    assert link == listed_url(http, store["id"], "picture.png")
 
     response = anon.get(link)
     assert response.status_code == 200
@@ -431,7 +440,7 @@ def test_delete_record(page: Page, http: httpx.Client, token: str) -> None:
 def test_html_record_is_shown_as_source_and_in_a_sandboxed_frame(
     page: Page, http: httpx.Client, token: str
 ) -> None:
-    store = create_store(http, unique_name("html"))
+    store = create_store(http, unique_name("html"), general_access="RESTRICTED")
     put_record(http, store["id"], "page.html", HTML, "text/html; charset=utf-8")
     open_logged_in(page, f"{store_page_path(store)}/records/page.html", token)
     source = page.locator("#html-source")
@@ -443,6 +452,8 @@ def test_html_record_is_shown_as_source_and_in_a_sandboxed_frame(
     expect(frame).to_have_attribute("sandbox", "")
     sandbox = frame.get_attribute("sandbox")
     assert sandbox is not None and "allow-scripts" not in sandbox
+    # The frame loads without the token: through the server's signed URL of a restricted store.
+    assert frame.get_attribute("src") == listed_url(http, store["id"], "page.html")
     heading = page.frame_locator("#html-frame").locator("#title")
     # Rendered with its own styles, and its script never ran.
     expect(heading).to_have_text("Hello from a record")
@@ -452,7 +463,7 @@ def test_html_record_is_shown_as_source_and_in_a_sandboxed_frame(
 def test_binary_record_shows_a_hex_dump_and_downloads(
     page: Page, http: httpx.Client, token: str, tmp_path: Path
 ) -> None:
-    store = create_store(http, unique_name("binary"))
+    store = create_store(http, unique_name("binary"), general_access="RESTRICTED")
     body = bytes(range(256)) * 4
     put_record(http, store["id"], "blob.bin", body, "application/octet-stream")
     open_logged_in(page, f"{store_page_path(store)}/records/blob.bin", token)
@@ -464,9 +475,41 @@ def test_binary_record_shows_a_hex_dump_and_downloads(
         page.locator("#download-record").click()
     download = info.value
     assert download.suggested_filename == "blob.bin"
+    # The owner's download streams from the server's signed URL, asked as an attachment.
+    assert download.url == listed_url(http, store["id"], "blob.bin") + "&attachment=true"
     saved = tmp_path / "blob.bin"
     download.save_as(saved)
     assert saved.read_bytes() == body
+
+
+def test_download_from_the_keys_table_uses_the_listed_signed_url(
+    page: Page, http: httpx.Client, anon: httpx.Client, token: str, tmp_path: Path
+) -> None:
+    store = create_store(http, unique_name("listed-url"), general_access="RESTRICTED")
+    body = b"listed and signed " * 100
+    put_record(http, store["id"], "notes.txt", body, "text/plain")
+    lookups: list[str] = []
+
+    def note(request: Request) -> None:
+        if urlsplit(request.url).path.endswith("/keys") and "prefix=notes.txt" in request.url:
+            lookups.append(request.url)
+
+    page.on("request", note)
+    open_logged_in(page, store_page_path(store), token)
+    with page.expect_download() as info:
+        page.locator("tr[data-key='notes.txt'] .download-record").click()
+    download = info.value
+    signed = listed_url(http, store["id"], "notes.txt")
+    assert download.url == signed + "&attachment=true"
+    assert lookups == []  # the row's own recordPublicUrl, not a second look-up
+    saved = tmp_path / "notes.txt"
+    download.save_as(saved)
+    assert saved.read_bytes() == body
+    # The same link works without a token; the store itself does not.
+    response = anon.get(download.url)
+    assert response.status_code == 200 and response.content == body
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert anon.get(signed.split("?", 1)[0]).status_code in (401, 403)
 
 
 def test_store_downloads_as_zip(page: Page, http: httpx.Client, token: str, tmp_path: Path) -> None:

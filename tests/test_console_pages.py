@@ -110,6 +110,19 @@ def test_scripts_never_build_html_from_strings(name: str) -> None:
     assert "new Function" not in text
 
 
+def test_scripts_never_sign_and_read_the_secret_only_to_know_the_owner() -> None:
+    """Signed record URLs are the server's (its keys list's `recordPublicUrl`): no HMAC in the page,
+    and the store's signing secret only tells the console that the user owns the store."""
+    scripts = {name: (ASSETS / name).read_text() for name in ASSET_NAMES if name.endswith(".js")}
+    for name, text in scripts.items():
+        for forbidden in ("crypto.subtle", "hmac", "sha256", "signature="):
+            assert forbidden not in text.lower(), f"{name} has {forbidden}"
+    readers = [name for name, text in scripts.items() if "urlSigningSecretKey" in text]
+    assert readers == ["api.js"]
+    assert "return Boolean(store.urlSigningSecretKey);" in scripts["api.js"]
+    assert scripts["api.js"].count("urlSigningSecretKey") == 1
+
+
 def test_page_has_no_inline_script_or_style() -> None:
     page = resources.files("openkvs").joinpath("console", "index.html").read_text("utf-8")
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S)

@@ -133,6 +133,26 @@ async function recordInfo(id, key, signal) {
   }
 }
 
+/** Whether the store is the user's: the API shows a store's signing secret to its owner only. */
+export function ownsStore(store) {
+  return Boolean(store.urlSigningSecretKey);
+}
+
+/**
+ * A record's public URL as the server hands it out in the keys list (signed there for the owner),
+ * for a record the console has not listed: the first key with the record's key as prefix is the key
+ * itself, when the record exists.
+ */
+async function recordPublicUrl(id, key, signal) {
+  const query = { prefix: key, limit: 1 };
+  const page = await call("GET", `${storePath(id)}/keys`, { query, signal });
+  const item = page.items[0];
+  if (!item || item.key !== key) {
+    throw new ApiError(404, "record-not-found", "Record was not found.");
+  }
+  return item.recordPublicUrl;
+}
+
 export const api = {
   me: (token) => call("GET", "/v2/users/me", { token }),
   listStores: (query) => call("GET", STORES, { query: { unnamed: 1, ...query } }),
@@ -143,6 +163,7 @@ export const api = {
   listKeys: (id, query) => call("GET", `${storePath(id)}/keys`, { query }),
   headRecord: (id, key, signal) => call("HEAD", recordPath(id, key), { raw: true, signal }),
   recordInfo,
+  recordPublicUrl,
   putRecord: (id, key, body, contentType) =>
     call("PUT", recordPath(id, key), { body, headers: { "Content-Type": contentType } }),
   deleteRecord: (id, key) => call("DELETE", recordPath(id, key)),

@@ -2,7 +2,6 @@
 
 import { call, recordPath } from "./api.js";
 import { h } from "./dom.js";
-import { signedRecordUrl, withParameter } from "./signing.js";
 
 function save(href, filename) {
   const link = h("a", { href, download: filename, hidden: true });
@@ -11,13 +10,21 @@ function save(href, filename) {
   link.remove();
 }
 
+/** The same URL with `name=value` added to its query. */
+function withParameter(url, name, value) {
+  const parsed = new URL(url);
+  parsed.searchParams.set(name, value);
+  return parsed.href;
+}
+
 /**
- * The owner downloads through a signed link, so the browser streams the record to disk however
- * large it is; anyone else (a store readable by id or name) fetches it with the token into memory.
+ * The owner downloads through the record's signed URL (the server's `recordPublicUrl`), so the
+ * browser streams the record to disk however large it is; anyone else (a store readable by id or
+ * name) fetches it with the token into memory.
  */
-export async function downloadRecord(store, key) {
-  if (store.urlSigningSecretKey) {
-    save(withParameter(await signedRecordUrl(store, key), "attachment", "true"), key);
+export async function downloadRecord(store, key, signedUrl) {
+  if (signedUrl) {
+    save(withParameter(signedUrl, "attachment", "true"), key);
     return;
   }
   const response = await call("GET", recordPath(store.id, key), { raw: true });

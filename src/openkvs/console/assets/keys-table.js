@@ -1,7 +1,7 @@
 // A store's keys: one page at a time from the API (cursor paging, O(page) on any store size),
 // filtered by prefix. Content types come from a HEAD per row, only for rows scrolled into view.
 
-import { api } from "./api.js";
+import { api, ownsStore } from "./api.js";
 import { actionButton, formatBytes, h } from "./dom.js";
 import { downloadRecord } from "./download.js";
 import { showError, showNotice } from "./messages.js";
@@ -84,13 +84,16 @@ function keyRow(store, item, watchType, onDeleted) {
     h("td", { class: "num", title: `${item.size} bytes` }, formatBytes(item.size)),
     typeCell,
   );
+  const owner = ownsStore(store);
+  // The owner's download goes through the record's URL as the keys list signed it.
+  const signedUrl = owner ? item.recordPublicUrl : null;
   const actions = h("td", { class: "row-actions" });
   actions.append(
     actionButton("Download", { class: "btn-small download-record" }, () =>
-      downloadRecord(store, item.key),
+      downloadRecord(store, item.key, signedUrl),
     ),
   );
-  if (store.urlSigningSecretKey) {
+  if (owner) {
     actions.append(
       actionButton("Delete", { class: "btn-small btn-danger delete-record" }, async () => {
         if (!window.confirm(`Delete the record "${item.key}"?`)) return;

@@ -6,7 +6,6 @@ import { codeView } from "./code-view.js";
 import { actionButton, formatBytes, h } from "./dom.js";
 import { downloadRecord } from "./download.js";
 import { jsonTree } from "./json-tree.js";
-import { signedRecordUrl } from "./signing.js";
 
 const TEXT_LIMIT = 1024 * 1024;
 const IMAGE_LIMIT = 16 * 1024 * 1024;
@@ -184,10 +183,9 @@ function htmlPreview(text, frameUrl) {
   );
 }
 
-/** A URL the frame can load without the token: signed for the owner, plain for public stores. */
-async function frameUrl(store, key) {
-  if (store.urlSigningSecretKey) return signedRecordUrl(store, key);
-  return apiBase + recordPath(store.id, key);
+/** A URL the frame can load without the token: the signed one for the owner, else the plain one. */
+function frameUrl(store, key, signedUrl) {
+  return signedUrl || apiBase + recordPath(store.id, key);
 }
 
 function imagePreview(bytes, meta, signal) {
@@ -219,8 +217,11 @@ function imagePreview(bytes, meta, signal) {
   return box;
 }
 
-/** Fills `box` with the preview of a record whose HEAD gave `meta`. */
-export async function renderPreview(box, store, key, meta, page) {
+/**
+ * Fills `box` with the preview of a record whose HEAD gave `meta`; `signedUrl` is the record's URL
+ * as the server signed it for the owner (null for anyone else).
+ */
+export async function renderPreview(box, store, key, meta, page, signedUrl) {
   let kind = previewKind(meta.contentType);
   if (kind === "image" && meta.size !== null && meta.size > IMAGE_LIMIT) kind = "binary";
   const limit = kind === "image" ? IMAGE_LIMIT : kind === "binary" ? HEX_BYTES : TEXT_LIMIT;
@@ -228,7 +229,7 @@ export async function renderPreview(box, store, key, meta, page) {
   const got = await fetchStart(store, key, meta, limit, page.signal);
   if (!page.alive()) return;
   const download = actionButton("Download", { class: "btn-primary", id: "preview-download" }, () =>
-    downloadRecord(store, key),
+    downloadRecord(store, key, signedUrl),
   );
   if (got.redirected) {
     box.replaceChildren(
@@ -266,7 +267,7 @@ export async function renderPreview(box, store, key, meta, page) {
     if (truncated) parts.push(truncatedNote(bytes.length, meta));
     const text = decodeText(bytes, meta.contentType);
     if (kind === "json" && !truncated) parts.push(jsonPreview(text));
-    else if (kind === "html") parts.push(htmlPreview(text, await frameUrl(store, key)));
+    else if (kind === "html") parts.push(htmlPreview(text, frameUrl(store, key, signedUrl)));
     else parts.push(codeView(text, "text-preview"));
   }
   box.replaceChildren(...parts.flat());

@@ -1,12 +1,11 @@
 // A record's page: its metadata, download, signed public link, delete, and a preview.
 
-import { api } from "./api.js";
+import { api, ownsStore } from "./api.js";
 import { copyText } from "./clipboard.js";
 import { actionButton, formatBytes, formatDate, h, storeLabel } from "./dom.js";
 import { downloadRecord } from "./download.js";
 import { renderPreview } from "./preview.js";
 import { navigate, storeHref } from "./router.js";
-import { signedRecordUrl } from "./signing.js";
 
 function metaFrom(response) {
   const length = response.headers.get("content-length");
@@ -36,11 +35,10 @@ function facts(meta) {
   );
 }
 
-async function linkBox(store, key) {
-  if (!store.urlSigningSecretKey) {
+function linkBox(url) {
+  if (!url) {
     return [h("p", { class: "muted" }, "Only the store's owner can make signed links."), null];
   }
-  const url = await signedRecordUrl(store, key);
   const input = h("input", {
     id: "signed-link",
     class: "mono",
@@ -84,16 +82,19 @@ export async function renderRecord(main, route, page) {
   crumbStore.textContent = storeLabel(store);
   const meta = metaFrom(await api.recordInfo(store.id, route.key, page.signal));
   if (!page.alive()) return;
-  const [link, copy] = await linkBox(store, route.key);
+  // The record's URL as the server signs it for the owner: shown, copied, downloaded, framed.
+  const owner = ownsStore(store);
+  const signedUrl = owner ? await api.recordPublicUrl(store.id, route.key, page.signal) : null;
   if (!page.alive()) return;
+  const [link, copy] = linkBox(signedUrl);
   const actions = h(
     "div",
     { class: "actions" },
     actionButton("Download", { id: "download-record", class: "btn-primary" }, () =>
-      downloadRecord(store, route.key),
+      downloadRecord(store, route.key, signedUrl),
     ),
     copy,
-    store.urlSigningSecretKey
+    owner
       ? actionButton("Delete record…", { id: "delete-record", class: "btn-danger" }, async () => {
           if (!window.confirm(`Delete the record "${route.key}"? This cannot be undone.`)) return;
           await api.deleteRecord(store.id, route.key);
@@ -106,5 +107,5 @@ export async function renderRecord(main, route, page) {
     h("section", { class: "panel" }, facts(meta), actions, link),
     h("section", { class: "panel" }, h("h2", {}, "Preview"), preview),
   );
-  await renderPreview(preview, store, route.key, meta, page);
+  await renderPreview(preview, store, route.key, meta, page, signedUrl);
 }

@@ -1,7 +1,7 @@
 // A store's page: what it is, its settings (rename, general access, delete), uploads and keys.
 
 import { ACCESS_OPTIONS, accessLabel } from "./access.js";
-import { api } from "./api.js";
+import { api, ownsStore } from "./api.js";
 import {
   actionButton,
   formatBytes,
@@ -103,7 +103,7 @@ function deleteButton(store) {
 }
 
 function settingsPanel(store) {
-  const zip = store.urlSigningSecretKey
+  const zip = ownsStore(store)
     ? h(
         "a",
         {
@@ -150,7 +150,7 @@ export async function renderStore(main, route, page) {
   section.querySelector(".crumbs span").textContent = storeLabel(store);
   document.title = `${storeLabel(store)} · openkvs`;
   if (route.storeId !== store.id) history.replaceState(history.state, "", storeHref(store.id));
-  const owner = Boolean(store.urlSigningSecretKey);
+  const owner = ownsStore(store);
   const facts = h("section", { class: "panel" }, h("h2", {}, "Store"), factsList(store));
   // A record deleted from the keys table: the store's count and size as the API has them now.
   const refreshFacts = () =>
