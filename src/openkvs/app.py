@@ -21,13 +21,14 @@ from openkvs.core.schema_worker import SchemaWorkers
 from openkvs.core.storage import Backend
 from openkvs.core.stores import StoreAccess
 from openkvs.http.access_log import AccessLog, RequestFacts
-from openkvs.http.answer_memo import Answer, AnswerMemo, memo_key
+from openkvs.http.answer_memo import Answer, AnswerMemo, MemoKey, memo_key
 from openkvs.http.authentication import authenticate
 from openkvs.http.context import ClientDisconnected, Ctx
 from openkvs.http.cors import preflight
 from openkvs.http.graceful_stop import GracefulStop, shutting_down
 from openkvs.http.metrics_export import MetricsExport, schema_worker_metrics
 from openkvs.http.ops_views import HEALTH_ROUTES, OPS_VIEWS, Readiness
+from openkvs.http.plain_get import plain_get
 from openkvs.http.rate_limits import RateLimit
 from openkvs.http.request_metrics import LATENCY_BUCKETS, RequestMetrics
 from openkvs.http.request_shape import check_request_shape
@@ -61,8 +62,10 @@ class OpenKvs:
         self.requests = RequestMetrics()
         self.stop = GracefulStop(settings.shutdown_timeout)
         self._answer_lookups = backend.telemetry.cache["answer"]  # [hits, misses]
-        # Kept answers are all 200s to record GETs: their numbers are fetched once.
-        self._kept_numbers = (
+        # A kept answer would skip the record rate limit, a plain GET its header: none with it.
+        self.plain_gets = not settings.rate_limit_records
+        # Kept answers and plain GETs are all 200s to record GETs: their numbers fetched once.
+        self._record_get_numbers = (
             self.requests.numbers(RECORD_ROUTE, "GET") if settings.metrics else None
         )
         self.metrics_export = (
@@ -104,7 +107,7 @@ class OpenKvs:
         if self.settings.access_log:
             self.access_log = AccessLog(json=self.settings.log_format == "json")
         await self.backend.start()
-        if not self.settings.rate_limit_records:  # a kept answer would skip the limit
+        if self.plain_gets:
             memo = AnswerMemo()
             refresh = self.backend.watch_changes(memo)
             if refresh is not None:
@@ -141,16 +144,17 @@ class OpenKvs:
         try:
             memo = self.memo
             mkey = None
-            if memo is not None and scope["method"] == "GET":
-                mkey = memo_key(scope)
-                kept = memo.lookup(mkey)
-                if kept is not None:
-                    await self._send_kept(scope, send, kept, started)
+            if scope["method"] == "GET":
+                if memo is not None:
+                    mkey = memo_key(scope)
+                    kept = memo.lookup(mkey)
+                    if kept is not None:
+                        await self._send_kept(scope, send, kept, started)
+                        return
+                    self._answer_lookups[1] += 1
+                if self.plain_gets and await self._plain_get(scope, receive, send, mkey, started):
                     return
-                self._answer_lookups[1] += 1
-            ctx = Ctx(
-                scope, receive, send, self._request_id(), self.backend, self.settings.body_timeout
-            )
+            ctx = self._ctx(scope, receive, send)
             if memo is not None and mkey is not None:
                 ctx.memo_key = mkey
                 ctx.memo_generation = memo.generation
@@ -162,16 +166,25 @@ class OpenKvs:
             except asyncio.CancelledError:
                 if not self.stop.stopping or task is None or ctx.started:
                     raise
-                task.uncancel()  # cancelled by the stop: answered, not propagated
-                status = 503
-                with contextlib.suppress(Exception):
-                    await ctx.error(shutting_down())
+                status = await self._answer_stopped(ctx, task)
             finally:
                 self._note(ctx, status, started)
         finally:
             requests.in_flight -= 1
             if task is not None:
                 self.stop.running.discard(task)
+
+    def _ctx(self, scope: dict[str, Any], receive: Any, send: Any) -> Ctx:
+        return Ctx(
+            scope, receive, send, self._request_id(), self.backend, self.settings.body_timeout
+        )
+
+    async def _answer_stopped(self, ctx: Ctx, task: asyncio.Task[Any]) -> int:
+        """A request cancelled by the stop before its answer began: 503, not propagated."""
+        task.uncancel()
+        with contextlib.suppress(Exception):
+            await ctx.error(shutting_down())
+        return 503
 
     def _note(self, ctx: Ctx, status: int, started: float) -> None:
         """Count the answered request for /metrics and write its access-log line."""
@@ -190,21 +203,63 @@ class OpenKvs:
     async def _send_kept(
         self, scope: dict[str, Any], send: Any, kept: Answer, started: float
     ) -> None:
-        """A repeated GET answered as before (http/answer_memo.py), and counted as a read."""
+        """A repeated GET answered as before (http/answer_memo.py)."""
         await send(kept.start)
         await send(kept.body)
-        self.backend.stores.note_read(kept.store_id)
         self._answer_lookups[0] += 1
+        self._note_record_read(scope, kept.store_id, kept.user_id, kept.size, started)
+
+    async def _plain_get(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        mkey: MemoKey | None,
+        started: float,
+    ) -> bool:
+        """Answer a plain GET (http/plain_get.py) and say so; False leaves it to the general
+        path, which also answers any failure here in its own way."""
+        memo = self.memo
+        generation = memo.generation if memo is not None else 0
+        try:
+            plain = await plain_get(self.backend, scope)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self.stop.stopping or task is None:
+                raise
+            ctx = self._ctx(scope, receive, send)
+            self._note(ctx, await self._answer_stopped(ctx, task), started)
+            return True
+        except Exception:
+            return False
+        if plain is None:
+            return False
+        body = plain.body
+        await send({"type": "http.response.start", "status": 200, "headers": plain.headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        self._note_record_read(scope, plain.store_id, plain.user_id, len(body), started)
+        if memo is not None and mkey is not None:
+            memo.keep_sent(
+                mkey, generation, plain.store_id, plain.key, plain.user_id, plain.headers, body
+            )
+        return True
+
+    def _note_record_read(
+        self, scope: dict[str, Any], store_id: str, user_id: str | None, size: int, started: float
+    ) -> None:
+        """A record GET answered 200 without the general path: counted as a read of its store,
+        in the metrics and in the log."""
+        self.backend.stores.note_read(store_id)
         seconds = time.perf_counter() - started
-        numbers = self._kept_numbers
-        if numbers is not None:  # what requests.observe does, for the one route kept answers have
+        numbers = self._record_get_numbers
+        if numbers is not None:  # what requests.observe does, for this one route and status
             numbers.statuses[2] += 1
             numbers.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
             numbers.seconds += seconds
-            numbers.bytes_out += kept.size
+            numbers.bytes_out += size
         log = self.access_log
         if log is not None:
-            facts = RequestFacts(RECORD_ROUTE, 0, kept.size, kept.user_id) if log.json else None
+            facts = RequestFacts(RECORD_ROUTE, 0, size, user_id) if log.json else None
             log.request(scope, 200, seconds * 1000, self._request_id(), facts)
 
     def _request_id(self) -> str:

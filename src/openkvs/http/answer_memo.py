@@ -94,11 +94,26 @@ class AnswerMemo:
         """Keep what the general path just sent for `ctx`, if it may be sent again."""
         body = ctx.answer_body
         mkey = ctx.memo_key
-        if body is None or mkey is None or ctx.status != 200:
-            return
+        if body is None or mkey is None or ctx.status != 200 or ctx.method != "GET":
+            return  # not a whole 200; or ?method= made it another method
+        user_id = ctx.user.id if ctx.user is not None else None
+        self.keep_sent(mkey, ctx.memo_generation, store_id, key, user_id, ctx.sent_headers, body)
+
+    def keep_sent(
+        self,
+        mkey: MemoKey,
+        generation: int,
+        store_id: str,
+        key: str,
+        user_id: str | None,
+        headers: list[Any],
+        body: bytes,
+    ) -> None:
+        """Keep a whole 200 just sent to the GET `mkey`, begun when the memo was at
+        `generation`, if it may be sent again."""
         self.refresh()
-        if ctx.memo_generation != self.generation or ctx.method != "GET":
-            return  # something changed while it was made; or ?method= made it another method
+        if generation != self.generation:
+            return  # something changed while it was made
         if len(body) > BYTES_LIMIT // 16:
             return
         # The first time, only noted (by hash: a false match just keeps an answer early), so
@@ -122,8 +137,7 @@ class AnswerMemo:
         self._drop(answers.get(mkey))
         while answers and (len(answers) >= ENTRIES_LIMIT or self._bytes + len(body) > BYTES_LIMIT):
             self._drop(next(iter(answers.values())))  # the oldest
-        user_id = ctx.user.id if ctx.user is not None else None
-        answer = Answer(mkey, store_id, key, ctx.sent_headers, body, user_id)
+        answer = Answer(mkey, store_id, key, headers, body, user_id)
         answers[mkey] = answer
         self._by_record.setdefault(answer.record, []).append(answer)
         self._bytes += len(body)

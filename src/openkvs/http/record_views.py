@@ -62,7 +62,7 @@ def _http_date(seconds: int) -> bytes:
     return formatdate(seconds, usegmt=True).encode()
 
 
-# The headers that depend on the record alone (`_record_headers`), made once per version however
+# The headers that depend on the record alone (`version_headers`), made once per version however
 # many requests read it: by ETag, with the Content-Type and time they were made from, which are
 # all they depend on (records with equal bodies share an ETag). Emptied when full; the limit is
 # above the benchmark's 10,000 random keys (W8), about 10 MiB when full.
@@ -131,9 +131,12 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         await stream.close()
 
 
-def _record_headers(record: RecordMeta) -> Headers:
-    """The headers that depend on the record alone, kept for the next request (`_answer` looks
-    them up), and a copy of them for the caller to add to."""
+def version_headers(record: RecordMeta) -> Headers:
+    """The headers that depend on the record alone, a copy for the caller to add to: kept from
+    an earlier request for the same version, else made and kept."""
+    kept = _KEPT_HEADERS.get(record.etag)
+    if kept is not None and kept[1] == record.modified_at and kept[0] == record.content_type:
+        return list(kept[2])
     headers: Headers = [
         (b"content-type", record.content_type.encode("latin-1", "replace")),
         (b"etag", record.etag.encode()),
@@ -156,11 +159,7 @@ async def _answer(
 ) -> None:
     """Headers and body for one version of a record. `body` is its bytes when they are in memory
     (an inline record's), else an open stream; None for HEAD."""
-    kept = _KEPT_HEADERS.get(record.etag)
-    if kept is not None and kept[1] == record.modified_at and kept[0] == record.content_type:
-        headers = list(kept[2])
-    else:
-        headers = _record_headers(record)
+    headers = version_headers(record)
     if attachment:
         headers.append((b"content-disposition", f'attachment; filename="{key}"'.encode()))
     if _not_modified(ctx, record):
