@@ -7,6 +7,7 @@ import os
 import re
 import time
 import uuid
+import weakref
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,41 @@ def test_closing_writes_every_queued_line(tmp_path: Path) -> None:
     os.close(fd)
     lines = (tmp_path / "access.log").read_text().splitlines()
     assert [line.split('"')[1] for line in lines] == [f"GET /r/{n}" for n in range(5000)]
+
+
+class _Scope(dict[str, object]):
+    """A scope that can be watched for being freed."""
+
+
+def test_a_queued_line_holds_nothing_of_its_request(tmp_path: Path) -> None:
+    """The line is formatted later, by the log's thread, from plain values: the request's scope
+    (and with it its headers, its token) is freed as soon as the request ends."""
+    fd = os.open(tmp_path / "access.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = AccessLog(fd)
+    try:
+        scope = _Scope(_scope("/r/watched"))
+        scope["headers"] = [(b"authorization", b"Bearer secret-token")]
+        freed = weakref.ref(scope)
+        log.request(scope, 200, 1.0, "id-w")
+        del scope
+        assert freed() is None
+    finally:
+        log.close()
+        os.close(fd)
+    assert '"GET /r/watched" 200 1.0ms id=id-w' in (tmp_path / "access.log").read_text()
+
+
+def test_a_line_that_cannot_be_formatted_does_not_stop_the_log(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "access.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = AccessLog(fd)
+    log.request({**_scope("/r/bad"), "method": 7}, 200, 1.0, "id-bad")
+    log.request(_scope("/r/good"), 200, 1.0, "id-good")
+    log.close()
+    os.close(fd)
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert lines[0].endswith("ERROR openkvs.access: request id-bad: line not formatted")
+    assert lines[1].endswith('"GET /r/good" 200 1.0ms id=id-good')
+    assert len(lines) == 2
 
 
 def test_lines_are_written_while_the_server_runs(make_server: MakeServer) -> None:

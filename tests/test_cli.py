@@ -105,6 +105,8 @@ def test_account_commands_take_a_database_url(command: tuple[str, ...]) -> None:
     assert result.returncode == 0, result.stderr
     assert "--data-dir" in result.stdout
     assert "--database-url" in result.stdout
+    # Users and tokens live in PostgreSQL alone: the bucket is the server's business.
+    assert "(with --blob-url)" not in result.stdout
 
 
 def test_top_level_help_lists_the_commands() -> None:

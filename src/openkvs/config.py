@@ -45,7 +45,9 @@ class Settings:
         click.Path(path_type=Path, file_okay=False),
     )
     database_url: str | None = setting(
-        None, "postgresql://... : use PostgreSQL (with --blob-url) instead of the embedded store."
+        None,
+        "postgresql://... : use PostgreSQL instead of the embedded store (the server also "
+        "needs --blob-url).",
     )
     public_url: str | None = setting(
         None,

@@ -1,10 +1,11 @@
 """One access-log line per request, as text or JSON: secrets masked, control characters escaped.
 
-Cheap on the request path: a request formats its line (one %-format, the time's text made once a
-second) and appends it to a queue; a thread of the log's own joins what is queued and writes it,
-one write() a few times a second. Formatting stays on the loop because a thread formatting
-thousands of lines at once holds the GIL for milliseconds, which the latency of every request in
-flight then shows. Closing the log (at shutdown) writes every line still queued.
+Cheap on the request path: a request queues the facts of its line (one tuple of values it
+already holds) and nothing more. A thread of the log's own formats the queued lines and writes
+them, a few times a second: `WRITE_BATCH` lines at a time, each batch one write() that releases
+the GIL, so the thread never holds the GIL for long (a thread that formatted thousands of lines
+at once would hold it for milliseconds, which the latency of every request in flight would
+show). Closing the log (at shutdown) writes every line still queued.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ SECRET_PARAMS = ("token", "signature")
 # What could end a line, move the cursor or split a field: C0 and C1 controls, DEL, the quote
 # around the request, the backslash of the escapes themselves, and Unicode's line separators.
 UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
-# How often the writer wakes up, and how many lines go into one write().
+# How often the writer wakes up, and how many lines it formats and writes at once.
 FLUSH_SECONDS = 0.5
-WRITE_BATCH = 1024
+WRITE_BATCH = 64
 # Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
 MAX_QUEUED = 1_000_000
 
@@ -77,23 +78,28 @@ def format_json(
     facts: RequestFacts,
 ) -> str:
     """The line as one JSON object; never a token or signature (the query is masked)."""
+    return _json_line(_queued(scope, status, duration_ms, request_id, wall, facts))
+
+
+def _json_line(line: Queued) -> str:
+    host, method, path, raw_query, status, duration_ms, request_id, wall, facts = line
+    if facts is None:
+        facts = NO_FACTS
     seconds = int(wall)
     if seconds != _json_second[0]:
         _json_second[:] = [
             seconds,
             datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         ]
-    client = scope.get("client")
-    raw_query = scope["query_string"]
-    line = {
+    fields = {
         "time": f"{_json_second[1]}.{int((wall - seconds) * 1000):03d}Z",
         "level": "INFO",
         "logger": "openkvs.access",
         "request_id": request_id,
-        "client": client[0] if client else None,
-        "method": scope["method"],
+        "client": host,
+        "method": method,
         "route": facts.route,
-        "path": scope["path"],
+        "path": path,
         "query": redact_query(raw_query.decode("latin-1")) if raw_query else None,
         "status": status,
         "duration_ms": round(duration_ms, 3),
@@ -102,10 +108,10 @@ def format_json(
         "user_id": facts.user_id,
     }
     try:
-        text = orjson.dumps(line).decode()
+        text = orjson.dumps(fields).decode()
     except orjson.JSONEncodeError:  # a lone surrogate: shown by its code, like any unsafe char
-        line["path"] = scope["path"].encode("utf-8", "backslashreplace").decode()
-        text = orjson.dumps(line).decode()
+        fields["path"] = path.encode("utf-8", "backslashreplace").decode()
+        text = orjson.dumps(fields).decode()
     return escape_json_text(text) + "\n"
 
 
@@ -130,12 +136,16 @@ def format_line(
     scope: dict[str, Any], status: int, duration_ms: float, request_id: str, wall: float
 ) -> str:
     """The line as the server's other log lines look: `2026-12-06 07:59:57,123 INFO ...`."""
+    return _text_line(_queued(scope, status, duration_ms, request_id, wall, None))
+
+
+def _text_line(line: Queued) -> str:
+    host, method, path, raw_query, status, duration_ms, request_id, wall, _ = line
     seconds = int(wall)
     if seconds != _second_shown[0]:  # formatted once a second, not once a line
         _second_shown[:] = [seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))]
-    client = scope.get("client")
-    host = client[0] if client else "-"
-    method, path, raw_query = scope["method"], scope["path"], scope["query_string"]
+    if host is None:
+        host = "-"
     if not (_clean(host) and _clean(method) and _clean(path)):
         host, method, path = escape(host), escape(method), escape(path)
     query = "?" + escape(redact_query(raw_query.decode("latin-1"))) if raw_query else ""
@@ -153,13 +163,45 @@ def format_line(
     )
 
 
+# What a request queues for its line: client host, method, path, raw query, status, duration
+# (ms), request id, wall time, and for JSON lines the facts only they show. Plain values only, so
+# nothing of the request (its scope, its headers) outlives it in the queue.
+Queued = tuple[str | None, str, str, bytes, int, float, str, float, "RequestFacts | None"]
+
+
+def _queued(
+    scope: dict[str, Any],
+    status: int,
+    duration_ms: float,
+    request_id: str,
+    wall: float,
+    facts: RequestFacts | None,
+) -> Queued:
+    client = scope.get("client")
+    return (
+        client[0] if client else None,
+        scope["method"],
+        scope["path"],
+        scope["query_string"],
+        status,
+        duration_ms,
+        request_id,
+        wall,
+        facts,
+    )
+
+
+NO_FACTS = RequestFacts("-", 0, 0, None)
+
+
 class AccessLog:
     """The queue of lines and the thread that writes them to `fd` (standard error by default)."""
 
     def __init__(self, fd: int = 2, json: bool = False) -> None:
         self._fd = fd
         self.json = json  # the caller passes RequestFacts only then: the text line needs none
-        self._queue: deque[str] = deque()
+        self._queue: deque[Queued] = deque()
+        self._format = _json_line if json else _text_line
         self._dropped = 0
         self._wake = threading.Event()
         self._closed = False
@@ -174,15 +216,11 @@ class AccessLog:
         request_id: str,
         facts: RequestFacts | None = None,
     ) -> None:
-        """Note one answered request (called on the event loop: one format, no I/O)."""
+        """Note one answered request (called on the event loop: one tuple queued)."""
         if len(self._queue) >= MAX_QUEUED:
             self._dropped += 1
             return
-        if facts is None:
-            line = format_line(scope, status, duration_ms, request_id, time.time())
-        else:
-            line = format_json(scope, status, duration_ms, request_id, time.time(), facts)
-        self._queue.append(line)
+        self._queue.append(_queued(scope, status, duration_ms, request_id, time.time(), facts))
 
     def close(self) -> None:
         """Write every queued line, then stop the writer."""
@@ -200,10 +238,9 @@ class AccessLog:
 
     def _write_queued(self) -> None:
         queue = self._queue
+        format_one = self._formatted
         while queue:
-            lines = []
-            for _ in range(min(len(queue), WRITE_BATCH)):
-                lines.append(queue.popleft())
+            lines = [format_one(queue.popleft()) for _ in range(min(len(queue), WRITE_BATCH))]
             self._write("".join(lines).encode("utf-8", "replace"))
         if self._dropped:
             dropped, self._dropped = self._dropped, 0
@@ -212,6 +249,14 @@ class AccessLog:
                 f"{now},000 WARNING openkvs.access: {dropped} lines were not written: the "
                 "log's reader did not keep up\n".encode()
             )
+
+    def _formatted(self, line: Queued) -> str:
+        try:
+            return self._format(line)
+        except Exception:  # never the end of the log: its thread goes on with the next line
+            now = time.strftime("%Y-%m-%d %H:%M:%S")
+            request_id = escape(str(line[6]))
+            return f"{now},000 ERROR openkvs.access: request {request_id}: line not formatted\n"
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
