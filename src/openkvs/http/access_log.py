@@ -2,10 +2,10 @@
 
 Cheap on the request path: a request queues the facts of its line (one tuple of values it
 already holds) and nothing more. A thread of the log's own formats the queued lines and writes
-them, a few times a second: `WRITE_BATCH` lines at a time, each batch one write() that releases
-the GIL, so the thread never holds the GIL for long (a thread that formatted thousands of lines
-at once would hold it for milliseconds, which the latency of every request in flight would
-show). Closing the log (at shutdown) writes every line still queued.
+them, a few times a second: `WRITE_BATCH` lines at a time, each batch one write() and a pause
+without the GIL, so the thread never holds the GIL for long (a thread that formatted thousands
+of lines at once would hold it for milliseconds, which the latency of every request in flight
+would show). Closing the log (at shutdown) writes every line still queued.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
 # How often the writer wakes up, and how many lines it formats and writes at once.
 FLUSH_SECONDS = 0.5
 WRITE_BATCH = 64
+# The pause between two batches, without the GIL. A thread that releases the GIL only for a
+# write() takes it back before a waiting thread wakes up, and the event loop would then wait for
+# the interpreter's switch interval (5 ms) at every batch.
+BATCH_PAUSE_SECONDS = 0.0002
 # Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
 MAX_QUEUED = 1_000_000
 
@@ -242,6 +246,8 @@ class AccessLog:
         while queue:
             lines = [format_one(queue.popleft()) for _ in range(min(len(queue), WRITE_BATCH))]
             self._write("".join(lines).encode("utf-8", "replace"))
+            if queue:
+                time.sleep(BATCH_PAUSE_SECONDS)
         if self._dropped:
             dropped, self._dropped = self._dropped, 0
             now = time.strftime("%Y-%m-%d %H:%M:%S")
