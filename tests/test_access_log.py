@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from openkvs.http.access_log import AccessLog, format_line
+from openkvs.http.access_log import AccessLog, Queued, format_line, plain_text_lines, text_line
 from tests.server_process import MakeServer
 
 LINE_RE = re.compile(
@@ -46,6 +46,54 @@ def test_closing_writes_every_queued_line(tmp_path: Path) -> None:
     os.close(fd)
     lines = (tmp_path / "access.log").read_text().splitlines()
     assert [line.split('"')[1] for line in lines] == [f"GET /r/{n}" for n in range(5000)]
+
+
+def _line(path: str, wall: float, query: bytes = b"", host: str | None = "127.0.0.1") -> Queued:
+    return (host, "GET", path, query, 200, 0.4321, f"id-{wall}", wall, None)
+
+
+SECOND = 1_765_000_000.0
+
+
+def test_a_plain_batch_is_formatted_as_its_lines_one_by_one() -> None:
+    lines = [_line(f"/r/{n}", SECOND + n / 1000) for n in range(64)]
+    lines.append(_line("/r/no-client", SECOND + 0.5, host=None))
+    plain = plain_text_lines(lines)
+    assert plain is not None
+    assert plain == "".join(text_line(line) for line in lines)
+    assert plain.count("\n") == 65 and '"GET /r/no-client" 200 0.4ms' in plain
+
+
+def test_a_batch_with_any_line_out_of_the_plain_is_left_to_the_lines() -> None:
+    """A line with a query (its secrets masked), with anything to escape or not ASCII, or of
+    another second than the first: the batch is formatted one line at a time."""
+    others = [
+        _line("/r/q", SECOND, query=b"token=s3cret"),
+        _line('/r/a"b', SECOND),
+        _line("/r/a\\b", SECOND),
+        _line("/r/\x1b[2J", SECOND),
+        _line("/r/caf\u00e9", SECOND),
+        _line("/r/late", SECOND + 1.2),
+    ]
+    for other in others:
+        lines = [_line("/r/plain", SECOND + 0.1), other]
+        assert plain_text_lines(lines) is None
+        text = "".join(text_line(line) for line in lines)
+        assert text.count("\n") == 2 and "s3cret" not in text
+
+
+def test_a_batch_of_every_kind_is_written_in_order(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "access.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = AccessLog(fd)
+    paths = [f"/r/{n}" if n % 7 else f"/r/{n}\x7f\u00e9" for n in range(500)]
+    for n, path in enumerate(paths):
+        log.request(_scope(path, b"token=t" if n % 11 == 0 else b""), 200, 1.0, f"id-{n}")
+    log.close()
+    os.close(fd)
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert [line.rsplit("id=", 1)[1] for line in lines] == [f"id-{n}" for n in range(500)]
+    assert '"GET /r/7\\x7f\u00e9" 200' in lines[7]
+    assert '"GET /r/11?token=%2A%2A%2A" 200' in lines[11]
 
 
 class _Scope(dict[str, object]):

@@ -2,14 +2,16 @@
 
 Cheap on the request path: a request queues the facts of its line (one tuple of values it
 already holds) and nothing more. A thread of the log's own formats the queued lines and writes
-them, a few times a second: `WRITE_BATCH` lines at a time, each batch one write() and a pause
+them, a few times a second: `FORMAT_BATCH` lines at a time, each batch followed by a pause
 without the GIL, so the thread never holds the GIL for long (a thread that formatted thousands
 of lines at once would hold it for milliseconds, which the latency of every request in flight
-would show). Closing the log (at shutdown) writes every line still queued.
+would show). A batch of plain lines (nearly all of them) is formatted by one `%`. Closing the
+log (at shutdown) writes every line still queued.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -25,12 +27,14 @@ SECRET_PARAMS = ("token", "signature")
 # What could end a line, move the cursor or split a field: C0 and C1 controls, DEL, the quote
 # around the request, the backslash of the escapes themselves, and Unicode's line separators.
 UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029"\\]')
-# How often the writer wakes up, and how many lines it formats and writes at once.
+# How often the writer wakes up, how many lines it formats at once, and how much text it
+# gathers before a write().
 FLUSH_SECONDS = 0.5
-WRITE_BATCH = 64
-# The pause between two batches, without the GIL. A thread that releases the GIL only for a
-# write() takes it back before a waiting thread wakes up, and the event loop would then wait for
-# the interpreter's switch interval (5 ms) at every batch.
+FORMAT_BATCH = 64
+WRITE_SIZE = 1 << 16
+# The pause between two batches, without the GIL. A thread that released the GIL only for a
+# write() would take it back before a waiting thread wakes up, and the event loop would then wait
+# for the interpreter's switch interval (5 ms) at every batch.
 BATCH_PAUSE_SECONDS = 0.0002
 # Lines waiting beyond this (the log's reader has stopped reading) are counted, not kept.
 MAX_QUEUED = 1_000_000
@@ -55,7 +59,7 @@ def redact_query(query: str) -> str:
 
 
 LINE = '%s,%03d INFO openkvs.access: %s "%s %s%s" %d %.1fms id=%s\n'
-_second_shown: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+_second_shown: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, its text
 
 
 # What JSON leaves raw but a line-oriented reader could take for a line end or a control: C1
@@ -140,14 +144,21 @@ def format_line(
     scope: dict[str, Any], status: int, duration_ms: float, request_id: str, wall: float
 ) -> str:
     """The line as the server's other log lines look: `2026-12-06 07:59:57,123 INFO ...`."""
-    return _text_line(_queued(scope, status, duration_ms, request_id, wall, None))
+    return text_line(_queued(scope, status, duration_ms, request_id, wall, None))
 
 
-def _text_line(line: Queued) -> str:
+def _second_text(seconds: int) -> str:
+    """`2026-12-06 07:59:57` for a whole second of wall time, formatted once a second."""
+    shown = _second_shown[0]
+    if shown[0] != seconds:
+        shown = (seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)))
+        _second_shown[0] = shown
+    return shown[1]
+
+
+def text_line(line: Queued) -> str:
     host, method, path, raw_query, status, duration_ms, request_id, wall, _ = line
     seconds = int(wall)
-    if seconds != _second_shown[0]:  # formatted once a second, not once a line
-        _second_shown[:] = [seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))]
     if host is None:
         host = "-"
     if not (_clean(host) and _clean(method) and _clean(path)):
@@ -155,7 +166,7 @@ def _text_line(line: Queued) -> str:
     query = "?" + escape(redact_query(raw_query.decode("latin-1"))) if raw_query else ""
     millis = int((wall - seconds) * 1000)
     return LINE % (
-        _second_shown[1],
+        _second_text(seconds),
         millis,
         host,
         method,
@@ -165,6 +176,39 @@ def _text_line(line: Queued) -> str:
         duration_ms,
         request_id,
     )
+
+
+# The ASCII characters `escape` would change.
+UNSAFE_ASCII = bytes([*range(0x20), 0x7F, ord('"'), ord("\\")])
+
+
+def _ascii_clean(data: bytes) -> bool:
+    """True when `data` holds none of UNSAFE_ASCII (one pass in C, faster than isprintable)."""
+    return len(data.translate(None, UNSAFE_ASCII)) == len(data)
+
+
+PLAIN_LINE = '%s,%03d INFO openkvs.access: %s "%s %s" %d %.1fms id=%s\n'
+
+
+def plain_text_lines(lines: list[Queued]) -> str | None:
+    """The lines of a batch formatted by one `%`, when each is plain (the same wall second, no
+    query, nothing to escape: what nearly every batch is); None for any other batch."""
+    second = int(lines[0][7])
+    prefix = _second_text(second)
+    values: list[Any] = []
+    shown: list[str] = []
+    for host, method, path, raw_query, status, duration_ms, request_id, wall, _ in lines:
+        if raw_query or int(wall) != second:
+            return None
+        if host is None:
+            host = "-"
+        millis = int((wall - second) * 1000)
+        values += (prefix, millis, host, method, path, status, duration_ms, request_id)
+        shown += (host, method, path)
+    text = "".join(shown)
+    if not (text.isascii() and _ascii_clean(text.encode())):
+        return None
+    return (PLAIN_LINE * len(lines)) % tuple(values)
 
 
 # What a request queues for its line: client host, method, path, raw query, status, duration
@@ -205,7 +249,7 @@ class AccessLog:
         self._fd = fd
         self.json = json  # the caller passes RequestFacts only then: the text line needs none
         self._queue: deque[Queued] = deque()
-        self._format = _json_line if json else _text_line
+        self._format = _json_line if json else text_line
         self._dropped = 0
         self._wake = threading.Event()
         self._closed = False
@@ -221,10 +265,24 @@ class AccessLog:
         facts: RequestFacts | None = None,
     ) -> None:
         """Note one answered request (called on the event loop: one tuple queued)."""
-        if len(self._queue) >= MAX_QUEUED:
+        queue = self._queue
+        if len(queue) >= MAX_QUEUED:
             self._dropped += 1
             return
-        self._queue.append(_queued(scope, status, duration_ms, request_id, time.time(), facts))
+        client = scope.get("client")
+        queue.append(
+            (
+                client[0] if client else None,
+                scope["method"],
+                scope["path"],
+                scope["query_string"],
+                status,
+                duration_ms,
+                request_id,
+                time.time(),
+                facts,
+            )
+        )
 
     def close(self) -> None:
         """Write every queued line, then stop the writer."""
@@ -242,10 +300,16 @@ class AccessLog:
 
     def _write_queued(self) -> None:
         queue = self._queue
-        format_one = self._formatted
+        texts: list[str] = []
+        size = 0
         while queue:
-            lines = [format_one(queue.popleft()) for _ in range(min(len(queue), WRITE_BATCH))]
-            self._write("".join(lines).encode("utf-8", "replace"))
+            lines = [queue.popleft() for _ in range(min(len(queue), FORMAT_BATCH))]
+            text = self._formatted(lines)
+            texts.append(text)
+            size += len(text)
+            if size >= WRITE_SIZE or not queue:
+                self._write("".join(texts).encode("utf-8", "replace"))
+                texts, size = [], 0
             if queue:
                 time.sleep(BATCH_PAUSE_SECONDS)
         if self._dropped:
@@ -256,7 +320,15 @@ class AccessLog:
                 "log's reader did not keep up\n".encode()
             )
 
-    def _formatted(self, line: Queued) -> str:
+    def _formatted(self, lines: list[Queued]) -> str:
+        if not self.json:
+            with contextlib.suppress(Exception):  # formatted again one by one, below
+                plain = plain_text_lines(lines)
+                if plain is not None:
+                    return plain
+        return "".join([self._formatted_one(line) for line in lines])
+
+    def _formatted_one(self, line: Queued) -> str:
         try:
             return self._format(line)
         except Exception:  # never the end of the log: its thread goes on with the next line
