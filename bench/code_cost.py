@@ -3,8 +3,8 @@
 Throughput A/B runs (openkvs against openkvs-nolog and openkvs-nometrics) move by 10-20% between
 rounds on this machine, more than the few percent they are meant to show. The code either flag
 removes is small and known: the metrics' `RequestMetrics.observe` call, and the access log's
-`AccessLog.request` (its line formatted and queued) plus the log thread's share of writing the
-lines. Here each runs alone, many times, and its CPU time per request is compared with the CPU
+`AccessLog.request` (its line's values queued) plus the log thread's formatting and writing of
+the lines. Here each runs alone, many times, and its CPU time per request is compared with the CPU
 time a whole request costs the server (W1, W8): a ratio the machine's noise barely moves.
 """
 
