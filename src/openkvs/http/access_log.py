@@ -269,20 +269,7 @@ class AccessLog:
         if len(queue) >= MAX_QUEUED:
             self._dropped += 1
             return
-        client = scope.get("client")
-        queue.append(
-            (
-                client[0] if client else None,
-                scope["method"],
-                scope["path"],
-                scope["query_string"],
-                status,
-                duration_ms,
-                request_id,
-                time.time(),
-                facts,
-            )
-        )
+        queue.append(_queued(scope, status, duration_ms, request_id, time.time(), facts))
 
     def close(self) -> None:
         """Write every queued line, then stop the writer."""
