@@ -12,81 +12,25 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
-from openkvs.app import OpenKvs
-from openkvs.backends.factory import open_backend
-from openkvs.config import Settings
 from openkvs.core.ids import hash_token
 from openkvs.http.graceful_stop import GracefulStop
 from openkvs.http.plain_get import PLAIN_HEADERS_LIMIT, plain_get
+from tests.in_process_app import App, Message, scope
 
 TOKEN = "plain-get-token"
 OTHER_TOKEN = "plain-get-other-token"
 INLINE_THRESHOLD = 1024
 BEARER = (b"authorization", b"Bearer " + TOKEN.encode())
 
-Message = dict[str, Any]
-
-
-class App:
-    """One OpenKvs app on a fresh embedded store, called as Granian would call it."""
-
-    def __init__(self, data_dir: Path) -> None:
-        settings = Settings(data_dir=data_dir, inline_threshold=INLINE_THRESHOLD)
-        self.app = OpenKvs(settings, open_backend(settings))
-        self.loop = asyncio.new_event_loop()
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes = b"",
-        query: bytes = b"",
-    ) -> list[Message]:
-        sent: list[Message] = []
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        self.run(self.app(scope(method, path, headers, query), receive, send))
-        return sent
-
-
-def scope(
-    method: str, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b""
-) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "scheme": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode("latin-1"),
-        "query_string": query,
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8010),
-        "root_path": "",
-    }
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, str]]:
     """The app, with the store id holding the records below."""
-    served = App(tmp_path_factory.mktemp("plain-get"))
+    served = App(tmp_path_factory.mktemp("plain-get"), inline_threshold=INLINE_THRESHOLD)
     app = served.app
     served.run(app.startup())
     accounts = app.backend.accounts

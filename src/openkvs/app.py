@@ -29,6 +29,7 @@ from openkvs.http.graceful_stop import GracefulStop, shutting_down
 from openkvs.http.metrics_export import MetricsExport, schema_worker_metrics
 from openkvs.http.ops_views import HEALTH_ROUTES, OPS_VIEWS, Readiness
 from openkvs.http.plain_get import plain_get
+from openkvs.http.plain_put import answer_plain_put
 from openkvs.http.rate_limits import RateLimit
 from openkvs.http.request_metrics import LATENCY_BUCKETS, RequestMetrics
 from openkvs.http.request_shape import check_request_shape
@@ -64,6 +65,7 @@ class OpenKvs:
         self._answer_lookups = backend.telemetry.cache["answer"]  # [hits, misses]
         # A kept answer would skip the record rate limit, a plain GET its header: none with it.
         self.plain_gets = not settings.rate_limit_records
+        self.plain_puts = self.plain_gets
         # Kept answers and plain GETs are all 200s to record GETs: their numbers fetched once.
         self._record_get_numbers = (
             self.requests.numbers(RECORD_ROUTE, "GET") if settings.metrics else None
@@ -144,7 +146,8 @@ class OpenKvs:
         try:
             memo = self.memo
             mkey = None
-            if scope["method"] == "GET":
+            method = scope["method"]
+            if method == "GET":
                 if memo is not None:
                     mkey = memo_key(scope)
                     kept = memo.lookup(mkey)
@@ -154,29 +157,41 @@ class OpenKvs:
                     self._answer_lookups[1] += 1
                 if self.plain_gets and await self._plain_get(scope, receive, send, mkey, started):
                     return
-            ctx = self._ctx(scope, receive, send)
-            if memo is not None and mkey is not None:
-                ctx.memo_key = mkey
-                ctx.memo_generation = memo.generation
-            status = 500
-            try:
-                status = await self._handle(ctx)
-            except ClientDisconnected:
-                status = 499
-            except asyncio.CancelledError:
-                if not self.stop.stopping or task is None or ctx.started:
-                    raise
-                status = await self._answer_stopped(ctx, task)
-            finally:
-                self._note(ctx, status, started)
+            elif method == "PUT" and self.plain_puts:
+                receive = await answer_plain_put(self, scope, receive, send, started)
+                if receive is None:
+                    return
+            await self._general(scope, receive, send, started, mkey)
         finally:
             requests.in_flight -= 1
             if task is not None:
                 self.stop.running.discard(task)
 
-    def _ctx(self, scope: dict[str, Any], receive: Any, send: Any) -> Ctx:
+    async def _general(
+        self, scope: dict[str, Any], receive: Any, send: Any, started: float, mkey: MemoKey | None
+    ) -> None:
+        """Any request: parsed into a `Ctx`, routed to its view."""
+        ctx = self.new_ctx(scope, receive, send)
+        memo = self.memo
+        if memo is not None and mkey is not None:
+            ctx.memo_key = mkey
+            ctx.memo_generation = memo.generation
+        status = 500
+        try:
+            status = await self._handle(ctx)
+        except ClientDisconnected:
+            status = 499
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self.stop.stopping or task is None or ctx.started:
+                raise
+            status = await self._answer_stopped(ctx, task)
+        finally:
+            self.note(ctx, status, started)
+
+    def new_ctx(self, scope: dict[str, Any], receive: Any, send: Any) -> Ctx:
         return Ctx(
-            scope, receive, send, self._request_id(), self.backend, self.settings.body_timeout
+            scope, receive, send, self.request_id(), self.backend, self.settings.body_timeout
         )
 
     async def _answer_stopped(self, ctx: Ctx, task: asyncio.Task[Any]) -> int:
@@ -186,7 +201,7 @@ class OpenKvs:
             await ctx.error(shutting_down())
         return 503
 
-    def _note(self, ctx: Ctx, status: int, started: float) -> None:
+    def note(self, ctx: Ctx, status: int, started: float) -> None:
         """Count the answered request for /metrics and write its access-log line."""
         seconds = time.perf_counter() - started
         route = ctx.route
@@ -223,12 +238,8 @@ class OpenKvs:
         generation = memo.generation if memo is not None else 0
         try:
             plain = await plain_get(self.backend, scope)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if not self.stop.stopping or task is None:
-                raise
-            ctx = self._ctx(scope, receive, send)
-            self._note(ctx, await self._answer_stopped(ctx, task), started)
+        except asyncio.CancelledError as cancelled:
+            await self.fast_path_stopped(self.new_ctx(scope, receive, send), started, cancelled)
             return True
         except Exception:
             return False
@@ -243,6 +254,16 @@ class OpenKvs:
                 mkey, generation, plain.store_id, plain.key, plain.user_id, plain.headers, body
             )
         return True
+
+    async def fast_path_stopped(
+        self, ctx: Ctx, started: float, cancelled: asyncio.CancelledError
+    ) -> None:
+        """A fast path cancelled before its answer began: by the stop, answered 503 as the
+        general path would; any other cancellation goes on."""
+        task = asyncio.current_task()
+        if not self.stop.stopping or task is None:
+            raise cancelled
+        self.note(ctx, await self._answer_stopped(ctx, task), started)
 
     def _note_record_read(
         self, scope: dict[str, Any], store_id: str, user_id: str | None, size: int, started: float
@@ -260,9 +281,9 @@ class OpenKvs:
         log = self.access_log
         if log is not None:
             facts = RequestFacts(RECORD_ROUTE, 0, size, user_id) if log.json else None
-            log.request(scope, 200, seconds * 1000, self._request_id(), facts)
+            log.request(scope, 200, seconds * 1000, self.request_id(), facts)
 
-    def _request_id(self) -> str:
+    def request_id(self) -> str:
         return f"{self._id_prefix}-{next(self._id_counter):x}"
 
     async def _handle(self, ctx: Ctx) -> int:
@@ -294,22 +315,26 @@ class OpenKvs:
             scope["openkvs.ctx"] = ctx
             await self.router(scope, ctx.receive, ctx.send)
             return ctx.status
-        except ApiError as err:
-            await ctx.answer_error(err)
-            return err.status
         except ClientDisconnected:
             raise
         except Exception as exc:
-            if is_storage_full(exc):
-                log.warning("request %s: storage is full (%s)", ctx.request_id, exc)
-                await ctx.answer_error(storage_full(ctx.request_id))
-                return 507
-            log.exception("request %s failed", ctx.request_id)
-            await ctx.answer_error(
-                ApiError(
-                    500,
-                    "internal-server-error",
-                    f"Internal server error (request id {ctx.request_id}).",
-                ),
-            )
-            return 500
+            return await self.answer_failure(ctx, exc)
+
+    async def answer_failure(self, ctx: Ctx, exc: Exception) -> int:
+        """Answer a request whose handling raised `exc`: its error envelope, or a 507 or 500."""
+        if isinstance(exc, ApiError):
+            await ctx.answer_error(exc)
+            return exc.status
+        if is_storage_full(exc):
+            log.warning("request %s: storage is full (%s)", ctx.request_id, exc)
+            await ctx.answer_error(storage_full(ctx.request_id))
+            return 507
+        log.error("request %s failed", ctx.request_id, exc_info=exc)
+        await ctx.answer_error(
+            ApiError(
+                500,
+                "internal-server-error",
+                f"Internal server error (request id {ctx.request_id}).",
+            ),
+        )
+        return 500

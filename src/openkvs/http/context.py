@@ -178,28 +178,12 @@ class Ctx:
             self.body_done = True
             return
         timeout = self.body_timeout
-        task = asyncio.current_task()
-        assert task is not None
-        cancelling = task.cancelling()
         while True:
-            if timeout > 0:
-                loop = asyncio.get_running_loop()
-                _stalls.deadlines[task] = loop.time() + timeout
-                if not _stalls.ticking or _stalls.loop is not loop:
-                    _stalls.start(loop)
-                try:
-                    message = await self.receive()
-                except asyncio.CancelledError:
-                    if task in _stalls.expired:
-                        _stalls.expired.discard(task)
-                        if task.uncancel() <= cancelling:  # no other cancellation is pending
-                            self.body_done = True  # the client is cut off: nothing more is read
-                            raise request_timeout(timeout) from None
-                    raise
-                finally:
-                    del _stalls.deadlines[task]
-            else:
-                message = await self.receive()
+            try:
+                message = await receive_within(self.receive, timeout)
+            except ApiError:
+                self.body_done = True  # the client is cut off: nothing more is read
+                raise
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
@@ -297,6 +281,32 @@ class _Stalls:
 
 
 _stalls = _Stalls()
+
+
+async def receive_within(receive: Any, timeout: float) -> dict[str, Any]:
+    """The next message from an ASGI `receive`; a 408 `request-timeout` if none comes within
+    `timeout` seconds (0: no limit)."""
+    if timeout <= 0:
+        message: dict[str, Any] = await receive()
+        return message
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    loop = asyncio.get_running_loop()
+    _stalls.deadlines[task] = loop.time() + timeout
+    if not _stalls.ticking or _stalls.loop is not loop:
+        _stalls.start(loop)
+    try:
+        message = await receive()
+    except asyncio.CancelledError:
+        if task in _stalls.expired:
+            _stalls.expired.discard(task)
+            if task.uncancel() <= cancelling:  # no other cancellation is pending
+                raise request_timeout(timeout) from None
+        raise
+    finally:
+        del _stalls.deadlines[task]
+    return message
 
 
 def request_timeout(seconds: float) -> ApiError:
