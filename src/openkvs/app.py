@@ -63,7 +63,8 @@ class OpenKvs:
         self.requests = RequestMetrics()
         self.stop = GracefulStop(settings.shutdown_timeout)
         self._answer_lookups = backend.telemetry.cache["answer"]  # [hits, misses]
-        # A kept answer would skip the record rate limit, a plain GET its header: none with it.
+        # A kept answer would skip the record rate limit, a plain GET or PUT its header: none
+        # with it.
         self.plain_gets = not settings.rate_limit_records
         self.plain_puts = self.plain_gets
         # Kept answers and plain GETs are all 200s to record GETs: their numbers fetched once.
