@@ -11,6 +11,7 @@ from typing import Any
 from openkvs.app import OpenKvs
 from openkvs.backends.factory import open_backend
 from openkvs.config import Settings
+from openkvs.core.ids import hash_token
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -26,6 +27,11 @@ class App:
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
+
+    def add_user(self, username: str, token: str) -> None:
+        accounts = self.app.backend.accounts
+        user = self.run(accounts.create_user(username))
+        self.run(accounts.add_token(user.id, hash_token(token), "test"))
 
     def request(
         self,
@@ -68,3 +74,29 @@ def scope(
         "server": ("127.0.0.1", 8010),
         "root_path": "",
     }
+
+
+def sent_at_the_stop(
+    app: App, request: dict[str, Any], waited: list[str], key: str
+) -> list[Message]:
+    """What the app sends for `request` when the stop begins while the request waits for storage
+    (the test's stand-in for storage appends `key` to `waited`, then waits for ever); the app's
+    stop must be short for this to return soon."""
+    kvs = app.app
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"body", "more_body": False}
+
+    async def stopped_while_waiting() -> None:
+        running = asyncio.ensure_future(kvs(request, receive, send))
+        await asyncio.sleep(0.01)
+        assert waited == [key] and not sent
+        kvs.stop.begin()
+        await asyncio.wait_for(running, 5)
+
+    app.run(stopped_while_waiting())
+    return sent

@@ -16,10 +16,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from openkvs.core.ids import hash_token
 from openkvs.http.graceful_stop import GracefulStop
 from openkvs.http.plain_get import PLAIN_HEADERS_LIMIT, plain_get
-from tests.in_process_app import App, Message, scope
+from tests.in_process_app import App, Message, scope, sent_at_the_stop
 
 TOKEN = "plain-get-token"
 OTHER_TOKEN = "plain-get-other-token"
@@ -33,11 +32,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[App, str]
     served = App(tmp_path_factory.mktemp("plain-get"), inline_threshold=INLINE_THRESHOLD)
     app = served.app
     served.run(app.startup())
-    accounts = app.backend.accounts
-    owner = served.run(accounts.create_user("owner"))
-    served.run(accounts.add_token(owner.id, hash_token(TOKEN), "test"))
-    other = served.run(accounts.create_user("other"))
-    served.run(accounts.add_token(other.id, hash_token(OTHER_TOKEN), "test"))
+    served.add_user("owner", TOKEN)
+    served.add_user("other", OTHER_TOKEN)
     created = served.request("POST", "/v2/key-value-stores", [BEARER], query=b"name=plain")
     store_id = orjson.loads(created[1]["body"])["data"]["id"]
     for key, content_type, body, encoding in RECORDS:
@@ -204,21 +200,6 @@ def test_a_plain_get_cancelled_by_the_stop_is_answered_503(
 
     monkeypatch.setattr(app.app.backend.records, "get", stuck)
     monkeypatch.setattr(app.app, "stop", GracefulStop(0.05))
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def stopped_while_waiting() -> None:
-        request = asyncio.ensure_future(app.app(scope("GET", path, [BEARER]), receive, send))
-        await asyncio.sleep(0.01)
-        assert waited == ["small"] and not sent
-        app.app.stop.begin()
-        await asyncio.wait_for(request, 5)
-
-    app.run(stopped_while_waiting())
+    sent = sent_at_the_stop(app, scope("GET", path, [BEARER]), waited, "small")
     assert sent[0]["status"] == 503
     assert orjson.loads(sent[1]["body"])["error"]["type"] == "server-shutting-down"

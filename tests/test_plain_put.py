@@ -18,12 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
-from openkvs.core.ids import hash_token
 from openkvs.http.graceful_stop import GracefulStop
 from openkvs.http.plain_get import PLAIN_HEADERS_LIMIT
 from openkvs.http.plain_put import plain_put
 from openkvs.http.routes import RECORD_ROUTE
-from tests.in_process_app import App, Message, Receive, scope
+from tests.in_process_app import App, Message, Receive, scope, sent_at_the_stop
 
 TOKEN = "plain-put-token"
 OTHER_TOKEN = "plain-put-other-token"
@@ -66,11 +65,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     kvs = app.app
     app.run(kvs.startup())
-    accounts = kvs.backend.accounts
-    owner = app.run(accounts.create_user("owner"))
-    app.run(accounts.add_token(owner.id, hash_token(TOKEN), "test"))
-    other = app.run(accounts.create_user("other"))
-    app.run(accounts.add_token(other.id, hash_token(OTHER_TOKEN), "test"))
+    app.add_user("owner", TOKEN)
+    app.add_user("other", OTHER_TOKEN)
     stores = "/v2/key-value-stores"
     created = app.request("POST", stores, [BEARER], query=b"name=plain")
     schema = orjson.dumps({"schema": SCHEMA})
@@ -395,21 +391,6 @@ def test_a_plain_put_cancelled_by_the_stop_is_answered_503(
 
     monkeypatch.setattr(kvs.backend.records, "put", stuck)
     monkeypatch.setattr(kvs, "stop", GracefulStop(0.05))
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"body", "more_body": False}
-
-    async def stopped_while_waiting() -> None:
-        request = asyncio.ensure_future(kvs(scope("PUT", path, headers), receive, send))
-        await asyncio.sleep(0.01)
-        assert waited == ["stopped"] and not sent
-        kvs.stop.begin()
-        await asyncio.wait_for(request, 5)
-
-    served.app.run(stopped_while_waiting())
+    sent = sent_at_the_stop(served.app, scope("PUT", path, headers), waited, "stopped")
     assert sent[0]["status"] == 503
     assert orjson.loads(sent[1]["body"])["error"]["type"] == "server-shutting-down"
