@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from openkvs.core.errors import ApiError
 from openkvs.core.ids import hash_token
-from openkvs.core.models import Store, User, WriteCondition
+from openkvs.core.models import Store, User
 from openkvs.core.signing import record_key_reserved
 from openkvs.core.storage import Backend
 from openkvs.core.uploads import receive_record
@@ -36,6 +36,7 @@ from openkvs.http.access_log import RequestFacts
 from openkvs.http.context import JSON_TYPE, Ctx, receive_within
 from openkvs.http.cors import CORS_HEADERS
 from openkvs.http.plain_get import BEARER, PLAIN_HEADERS_LIMIT, PLAIN_PATH
+from openkvs.http.record_views import NO_CONDITION
 from openkvs.http.request_shape import MAX_HEADER_BYTES
 from openkvs.http.routes import RECORD_ROUTE
 from openkvs.http.serialize import record_url
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 WRITE_CHANGING = frozenset(
     {b"if-match", b"if-none-match", b"content-encoding", b"transfer-encoding"}
 )
-NO_CONDITION = WriteCondition()
 ANSWER_BODY = b"{}"
 ANSWER_HEADERS = (JSON_TYPE, (b"content-length", str(len(ANSWER_BODY)).encode()))
 
@@ -105,7 +105,7 @@ async def plain_put(backend: Backend, scope: dict[str, Any], max_size: int) -> P
     if not headers.plain or headers.token is None or headers.length is None:
         return None
     raw_length = headers.length.strip()
-    if not raw_length.isdigit() or not raw_length.isascii():
+    if not raw_length.isdigit():  # bytes: ASCII digits only
         return None
     length = int(raw_length)
     if length > max_size:
