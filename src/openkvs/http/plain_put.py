@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from openkvs.core.errors import ApiError
@@ -36,7 +35,7 @@ from openkvs.http.access_log import RequestFacts
 from openkvs.http.context import JSON_TYPE, Ctx, receive_within
 from openkvs.http.cors import CORS_HEADERS
 from openkvs.http.plain_get import BEARER, PLAIN_HEADERS_LIMIT, PLAIN_PATH
-from openkvs.http.record_views import NO_CONDITION
+from openkvs.http.record_views import NO_CONDITION, in_memory
 from openkvs.http.request_shape import MAX_HEADER_BYTES
 from openkvs.http.routes import RECORD_ROUTE
 from openkvs.http.serialize import record_url
@@ -165,7 +164,7 @@ async def answer_plain_put(
             put.key,
             put.content_type,
             None,
-            _whole(body),
+            in_memory(body),
             settings.max_record_size,
             NO_CONDITION,
             app.schema_workers,
@@ -225,8 +224,3 @@ def _handing_back(message: dict[str, Any], receive: Any) -> Any:
         return answer
 
     return handing_back
-
-
-async def _whole(body: bytes) -> AsyncIterator[bytes]:
-    if body:
-        yield body

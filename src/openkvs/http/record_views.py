@@ -203,18 +203,19 @@ async def _answer(
 def _whole(body: bytes | BodyStream | None) -> AsyncIterator[bytes] | None:
     if body is None:
         return None
-    return _in_memory(body) if isinstance(body, bytes) else body.chunks()
+    return in_memory(body) if isinstance(body, bytes) else body.chunks()
 
 
 def _decoded(record: RecordMeta, body: bytes | BodyStream | None) -> AsyncIterator[bytes] | None:
     if body is None:
         return None
     if isinstance(body, bytes):
-        return decoded(record, _in_memory(body))
+        return decoded(record, in_memory(body))
     return decoded_chunks(record, body)
 
 
-async def _in_memory(data: bytes) -> AsyncIterator[bytes]:
+async def in_memory(data: bytes) -> AsyncIterator[bytes]:
+    """`data` as a body of one chunk, or of none if it is empty."""
     if data:
         yield data
 
