@@ -102,24 +102,25 @@ def test_backup_under_write_load_restores_every_earlier_record(
 def test_the_server_keeps_body_files_while_a_backup_holds_the_store(
     server: ServerProcess, tmp_path: Path
 ) -> None:
+    def body_files() -> set[Path]:
+        return {p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()}
+
     with owner_client(server) as http:
         store_id = create_store(http)["id"]
+        others = body_files()  # other tests' records on this shared server
         put(http, store_id, "k", body("one", 100_000))
-        files_before = set((server.data_dir / "blobs").rglob("*"))
+        files_before = body_files() - others
+        assert len(files_before) == 1  # the record's body is a file
         hold = os.open(server.data_dir / "backup.hold", os.O_RDWR)
         try:
             fcntl.flock(hold, fcntl.LOCK_SH)  # as `openkvs backup` does
             put(http, store_id, "k", body("two", 100_000))
             http.delete(record_url(store_id, "k"))
             time.sleep(1.0)  # several of the server's background rounds
-            assert files_before <= set((server.data_dir / "blobs").rglob("*"))
+            assert files_before <= body_files()
         finally:
             os.close(hold)
-        gone = poll(
-            lambda: {p for p in (server.data_dir / "blobs").rglob("*") if p.is_file()},
-            lambda files: not (files & files_before),
-            timeout=10,
-        )
+        gone = poll(body_files, lambda files: not (files & files_before), timeout=10)
         assert not (gone & files_before)
 
 

@@ -8,13 +8,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from openkvs.core import schema as store_schema
-from openkvs.core.codecs import BoundedDecoder, DecodeError, off_loop
+from openkvs.core.codecs import BoundedDecoder, DecodeError, in_thread, off_loop
 from openkvs.core.errors import ApiError
 from openkvs.core.models import RecordMeta, Store, WriteCondition
 from openkvs.core.schema_worker import SchemaWorkers
-from openkvs.core.storage import Backend
+from openkvs.core.storage import Backend, BodySink
 
 JSON_VALIDATION_LIMIT = 9 * 1024 * 1024
+# A body is hashed and handed to its sink in pieces of about PIECE_BYTES (the chunks the server
+# receives are a few KiB to 64 KiB). A piece of OFF_LOOP_BYTES or more is hashed in a thread:
+# MD5 takes about 1.4 ms per MiB here, which would otherwise be the event loop's, and it
+# releases the GIL while it works.
+PIECE_BYTES = 256 * 1024
+OFF_LOOP_BYTES = 64 * 1024
 
 
 def record_too_large(limit: int) -> ApiError:
@@ -48,17 +54,24 @@ async def receive_record(
     decoder = BoundedDecoder(encoding, max_inflation, max_size) if encoding else None
     digest = hashlib.md5(usedforsecurity=False)
     sink = backend.records.new_body(content_type, encoding)
+    pending: list[bytes] = []  # received, not yet hashed and stored
+    pending_size = 0
     try:
         async for chunk in body:
-            if sink.size + len(chunk) > max_size:
+            pending_size += len(chunk)
+            if sink.size + pending_size > max_size:
                 raise record_too_large(max_size)
-            digest.update(chunk)
             if decoder is None:
                 _collect(decoded, chunk)
             else:  # checked as it arrives (behaviour.md#records), off the event loop unless tiny
                 async for piece in off_loop(decoder.feed(chunk), len(chunk)):
                     _collect(decoded, piece)
-            await sink.write(chunk)
+            pending.append(chunk)
+            if pending_size >= PIECE_BYTES:
+                await _take(digest, sink, pending, pending_size)
+                pending, pending_size = [], 0
+        if pending:
+            await _take(digest, sink, pending, pending_size)
         if decoder is not None:
             async for piece in off_loop(decoder.end(), 0):
                 _collect(decoded, piece)
@@ -73,6 +86,16 @@ async def receive_record(
         raise
     etag = f'"{digest.hexdigest()}"'
     return await backend.records.put(store.id, key, content_type, encoding, etag, sink, condition)
+
+
+async def _take(digest: Any, sink: BodySink, chunks: list[bytes], size: int) -> None:
+    """Hash the next `size` bytes of a body and hand them to its sink."""
+    piece = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if size >= OFF_LOOP_BYTES:
+        await in_thread(digest.update, piece)
+    else:
+        digest.update(piece)
+    await sink.write(piece)
 
 
 def _collect(decoded: bytearray | None, piece: bytes) -> None:

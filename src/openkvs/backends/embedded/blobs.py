@@ -7,10 +7,20 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent import futures
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 READ_CHUNK = 1024 * 1024
+# An upload's writes of this many bytes or more, and its flush, run in the file threads: a write
+# to the page cache can wait for the disk (dirty pages over the kernel's limit, the journal busy
+# with other uploads' flushes), for milliseconds, and the event loop would wait with it.
+OFF_LOOP_WRITE = 64 * 1024
+FILE_THREADS = 8
+_file_threads: futures.ThreadPoolExecutor | None = None
 # `openkvs backup` holds a shared lock on this file while it copies: body files are then kept
 # (their removal deferred), so that every file its copy of the database names is still there.
 HOLD_FILE = "backup.hold"
@@ -102,7 +112,10 @@ class SpooledBody:
                 self._files.tmp_path(self.blob), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
             )
             chunk, self._buffer = bytes(self._buffer), bytearray()
-        _write_all(self._fd, chunk)
+        if len(chunk) < OFF_LOOP_WRITE:
+            _write_all(self._fd, chunk)
+        else:
+            await on_file_thread(_write_all, self._fd, chunk)
 
     async def finish(self) -> None:
         if self._fd is None:
@@ -110,7 +123,7 @@ class SpooledBody:
         fd, self._fd = self._fd, None
         try:
             if self._files.strict:
-                await asyncio.to_thread(_sync_and_dir, fd, self._files.tmp)
+                await on_file_thread(_sync_and_dir, fd, self._files.tmp)
         finally:
             os.close(fd)
 
@@ -122,6 +135,21 @@ class SpooledBody:
             self._files.remove(self.blob)
             self.blob = None
         self._buffer = bytearray()
+
+
+async def on_file_thread(work: Callable[..., T], *args: object) -> T:
+    """`work(*args)` in the file threads. A caller cancelled meanwhile still waits for it: the
+    work uses a file descriptor that the caller closes next, and a number closed too early could
+    by then name another file."""
+    global _file_threads
+    if _file_threads is None:
+        _file_threads = futures.ThreadPoolExecutor(FILE_THREADS, "openkvs-files")
+    job = _file_threads.submit(work, *args)
+    try:
+        return await asyncio.wrap_future(job)
+    except asyncio.CancelledError:
+        futures.wait([job])  # at most one write or flush
+        raise
 
 
 def _write_all(fd: int, data: bytes) -> None:
