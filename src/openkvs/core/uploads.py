@@ -3,6 +3,7 @@ stream, check, spool, then commit."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,13 +90,16 @@ async def receive_record(
 
 
 async def _take(digest: Any, sink: BodySink, chunks: list[bytes], size: int) -> None:
-    """Hash the next `size` bytes of a body and hand them to its sink."""
+    """Hash the next `size` bytes of a body and hand them to its sink (a large piece is hashed
+    while the sink stores it)."""
     piece = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if size >= OFF_LOOP_BYTES:
-        await in_thread(digest.update, piece)
-    else:
+    if size < OFF_LOOP_BYTES:
         digest.update(piece)
+        await sink.write(piece)
+        return
+    hashing = asyncio.ensure_future(in_thread(digest.update, piece))
     await sink.write(piece)
+    await hashing
 
 
 def _collect(decoded: bytearray | None, piece: bytes) -> None:
