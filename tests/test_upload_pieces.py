@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +18,7 @@ import orjson
 import pytest
 
 from openkvs.backends.embedded import blobs
-from openkvs.backends.embedded.blobs import on_file_thread
+from openkvs.backends.embedded.blobs import BlobFiles, SpooledBody, on_file_thread
 from openkvs.core import uploads
 from tests.in_process_app import App, Message, scope
 
@@ -237,3 +239,34 @@ def test_a_cancelled_caller_waits_for_its_file_work_to_end() -> None:
 
     caller_went_on = asyncio.run(run())
     assert ended and ended[0] <= caller_went_on
+
+
+def test_an_upload_cancelled_while_its_file_is_made_leaves_no_file_and_no_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = BlobFiles(tmp_path, strict=True)
+    body = SpooledBody(files, inline_threshold=10)
+    started, release = threading.Event(), threading.Event()
+    write_all = blobs._write_all
+
+    def held(fd: int, data: bytes) -> None:
+        started.set()
+        release.wait(5)
+        write_all(fd, data)
+
+    monkeypatch.setattr(blobs, "_write_all", held)
+    open_before = len(os.listdir("/proc/self/fd"))
+
+    async def run() -> None:
+        task = asyncio.ensure_future(body.write(b"x" * 100))  # over the threshold: a file
+        await asyncio.to_thread(started.wait, 5)
+        task.cancel()
+        threading.Timer(0.1, release.set).start()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await body.discard()
+
+    asyncio.run(run())
+    files.close()
+    assert list(files.tmp.iterdir()) == []
+    assert len(os.listdir("/proc/self/fd")) == open_before - 1  # less the hold file's

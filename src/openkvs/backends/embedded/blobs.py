@@ -103,19 +103,27 @@ class SpooledBody:
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self._fd is None:
+        if self.blob is None:
             self._buffer += chunk
             if len(self._buffer) <= self._threshold:
                 return
             self.blob = secrets.token_hex(16)
-            self._fd = os.open(
-                self._files.tmp_path(self.blob), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-            )
-            chunk, self._buffer = bytes(self._buffer), bytearray()
+            first, self._buffer = bytes(self._buffer), bytearray()
+            # Creating a file can wait for the journal as a write can.
+            await on_file_thread(self._create, self.blob, first)
+            return
+        assert self._fd is not None
         if len(chunk) < OFF_LOOP_WRITE:
             _write_all(self._fd, chunk)
         else:
             await on_file_thread(_write_all, self._fd, chunk)
+
+    def _create(self, blob: str, first: bytes) -> None:
+        """In a file thread: the body's file in tmp/, holding its first bytes. The descriptor is
+        kept at once, so that `discard` closes it even if the caller was cancelled meanwhile."""
+        path = self._files.tmp_path(blob)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _write_all(self._fd, first)
 
     async def finish(self) -> None:
         if self._fd is None:
