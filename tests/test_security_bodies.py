@@ -45,6 +45,7 @@ from tests.http_helpers import (
     record_url,
     unique_name,
 )
+from tests.loop_gaps import while_ticking
 from tests.server_process import ServerProcess
 
 MiB = 1024 * 1024
@@ -430,28 +431,15 @@ def test_reading_an_encoded_record_never_holds_the_event_loop() -> None:
     packed = gzip_members(bytes(MiB), 1024)  # 1 GiB decoded
     record = RecordMeta("k", len(packed), "text/plain", "gzip", '"x"', 0)
 
-    async def run() -> tuple[int, float]:
-        gaps: list[float] = []
-        done = False
-
-        async def ticker() -> None:
-            last = time.monotonic()
-            while not done:
-                await asyncio.sleep(0.005)
-                now = time.monotonic()
-                gaps.append(now - last)
-                last = now
-
-        tick = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0.01)
+    async def read() -> int:
         total = 0
         async for piece in decoded_chunks(record, BytesBodyStream(packed)):
             total += len(piece)
-        done = True
-        await tick
-        return total, max(gaps)
+        return total
 
-    total, worst_gap = asyncio.run(run())
+    gaps: list[float] = []
+    total = asyncio.run(while_ticking(read(), gaps))
+    worst_gap = max(gaps)
     assert total == 1024 * MiB
     assert worst_gap < 0.5, f"the event loop waited {worst_gap:.2f} s"
 

@@ -9,7 +9,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +21,7 @@ from openkvs.backends.embedded import blobs
 from openkvs.backends.embedded.blobs import BlobFiles, SpooledBody, on_file_thread
 from openkvs.core import uploads
 from tests.in_process_app import App, Message, scope
+from tests.loop_gaps import while_ticking
 
 TOKEN = "piece-token"
 BEARER = (b"authorization", f"Bearer {TOKEN}".encode())
@@ -59,8 +60,8 @@ def chunked(body: bytes, sizes: list[int]) -> list[bytes]:
 def put_in_chunks(
     served: App, store_id: str, key: str, chunks: list[bytes], ticks: list[float] | None = None
 ) -> list[Message]:
-    """PUT a body that arrives as `chunks`; with `ticks`, a timer on the same event loop notes
-    every gap between its 5 ms ticks meanwhile."""
+    """PUT a body that arrives as `chunks`; with `ticks`, every gap between the ticks of a 5 ms
+    timer on the same event loop meanwhile."""
     size = sum(len(chunk) for chunk in chunks)
     headers = [
         BEARER,
@@ -79,26 +80,7 @@ def put_in_chunks(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    async def run() -> None:
-        done = False
-
-        async def ticker() -> None:
-            last = time.monotonic()
-            while not done:
-                await asyncio.sleep(0.005)
-                now = time.monotonic()
-                if ticks is not None:
-                    ticks.append(now - last)
-                last = now
-
-        ticking = asyncio.ensure_future(ticker())
-        try:
-            await served.app(request, receive, send)
-        finally:
-            done = True
-            await ticking
-
-    served.run(run())
+    served.run(while_ticking(served.app(request, receive, send), [] if ticks is None else ticks))
     return sent
 
 
@@ -217,6 +199,19 @@ def test_hashing_a_large_body_does_not_hold_the_event_loop(
     assert stored == body and etag == f'"{hashlib.md5(body).hexdigest()}"'.encode()
 
 
+async def cancelled_while_held(
+    work: Coroutine[Any, Any, Any], started: threading.Event, release: threading.Event
+) -> None:
+    """Run `work`, cancel it once its thread has `started`, let the thread go on 0.2 s later
+    (`release`), and wait until the cancellation reaches the caller."""
+    task = asyncio.ensure_future(work)
+    await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def test_a_cancelled_caller_waits_for_its_file_work_to_end() -> None:
     """The work holds a file descriptor its caller closes next: the cancelled caller must not
     go on (and close it) while the work still runs."""
@@ -229,12 +224,7 @@ def test_a_cancelled_caller_waits_for_its_file_work_to_end() -> None:
         ended.append(time.monotonic())
 
     async def run() -> float:
-        task = asyncio.ensure_future(on_file_thread(work))
-        await asyncio.to_thread(started.wait, 5)
-        task.cancel()
-        threading.Timer(0.2, release.set).start()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancelled_while_held(on_file_thread(work), started, release)
         return time.monotonic()
 
     caller_went_on = asyncio.run(run())
@@ -258,12 +248,8 @@ def test_an_upload_cancelled_while_its_file_is_made_leaves_no_file_and_no_descri
     open_before = len(os.listdir("/proc/self/fd"))
 
     async def run() -> None:
-        task = asyncio.ensure_future(body.write(b"x" * 100))  # over the threshold: a file
-        await asyncio.to_thread(started.wait, 5)
-        task.cancel()
-        threading.Timer(0.1, release.set).start()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        # over the threshold: a file
+        await cancelled_while_held(body.write(b"x" * 100), started, release)
         await body.discard()
 
     asyncio.run(run())
