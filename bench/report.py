@@ -442,6 +442,7 @@ def render(data: ReportInput) -> str:
         ["Kernel", m.kernel],
         ["Date", m.date],
         ["Load average at start", m.loadavg],
+        ["Disk at start", m.disk],
         *[[name, value] for name, value in data.versions.items()],
     ]
     lines += [*_table(["Item", "Value"], rows), ""]

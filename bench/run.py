@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import shlex
 import shutil
 import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from tests.services import stop_all as stop_services
 
 from bench.code_cost import measure as measure_code_cost
+from bench.conditions import MIN_FREE_GIB, free_gib, wait_for_quiet_disk
 from bench.large import make_file
 from bench.populate import ensure_key_store
 from bench.procs import BenchError, ProcGroup, exit_on_signals, group_pids, listening_ports
@@ -124,6 +127,25 @@ def describe(run: Run) -> str:
     )
 
 
+def machine_fit(work_root: Path) -> str | None:
+    """Check the file system the run works in (bench/conditions.py): its free space (None, with
+    the reason printed, when there is too little) and a quiet disk (waited for); what was found,
+    for the report."""
+    free = free_gib(work_root)
+    if free < MIN_FREE_GIB:
+        print(
+            f"bench: {free:.1f} GiB free under {work_root}; the run writes several GiB and a "
+            f"nearly full file system slows every write: free at least {MIN_FREE_GIB:.0f} GiB",
+            file=sys.stderr,
+        )
+        return None
+    os.sync()
+    print("waiting for a quiet disk...", flush=True)
+    waited = wait_for_quiet_disk(work_root)
+    print(waited.describe(), flush=True)
+    return f"{free:.0f} GiB free; {waited.describe()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     exit_on_signals()
@@ -135,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         needed.add(SEAWEEDFS)  # beneath the node
     started_at = machine()  # load average at the start of the run
     print(f"load average at start: {started_at.loadavg}", flush=True)
+    fit = machine_fit(Path(tempfile.gettempdir()))
+    if fit is None:
+        return 2
+    started_at = replace(started_at, disk=fit)
 
     apt = ["wrk"] + (["nginx-light"] if NGINX in needed else []) + (["curl"])
     ensure_apt_tools(apt)

@@ -130,6 +130,7 @@ class Machine:
     kernel: str
     date: str
     loadavg: str
+    disk: str = "not checked"  # free space and quiet (bench/conditions.py)
 
 
 def loadavg() -> tuple[float, str]:
