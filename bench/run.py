@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import shlex
 import shutil
 import sys
@@ -139,7 +138,7 @@ def machine_fit(work_root: Path) -> str | None:
             file=sys.stderr,
         )
         return None
-    os.sync()
+    flush_page_cache()
     print("waiting for a quiet disk...", flush=True)
     waited = wait_for_quiet_disk(work_root)
     print(waited.describe(), flush=True)
