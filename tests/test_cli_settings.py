@@ -31,6 +31,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "max_inflation": ("7", 7),
     "body_timeout": ("500ms", 0.5),
     "inline_threshold": ("1KiB", 1024),
+    "body_cache": ("8MiB", 8 * 1024 * 1024),
     "default_general_access": ("ANYONE_WITH_NAME_CAN_READ", "ANYONE_WITH_NAME_CAN_READ"),
     "unnamed_retention": ("7d", 7 * 86400),
     "rate_limit_records": ("200", 200),

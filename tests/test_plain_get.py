@@ -62,6 +62,13 @@ RECORDS = [
     ("k" * 256, b"text/plain", b"long key", None),
     ("zipped", b"text/plain", gzip.compress(b"encoded"), b"gzip"),
     ("large", b"application/octet-stream", bytes(range(256)) * 8, None),
+    ("large-kept", b"text/plain", b"0123456789" * 300, None),
+    (
+        "large-zipped",
+        b"text/plain",
+        gzip.compress(bytes(range(256)) * 64, compresslevel=0),
+        b"gzip",
+    ),
 ]
 
 
@@ -84,7 +91,8 @@ def is_plain(
 ) -> bool:
     if method != "GET":
         return False
-    found = served.run(plain_get(served.app.backend, scope(method, path, headers, query)))
+    kept = served.app.records.kept
+    found = served.run(plain_get(served.app.backend, kept, scope(method, path, headers, query)))
     return found is not None
 
 
@@ -203,3 +211,35 @@ def test_a_plain_get_cancelled_by_the_stop_is_answered_503(
     sent = sent_at_the_stop(app, scope("GET", path, [BEARER]), waited, "small")
     assert sent[0]["status"] == 503
     assert orjson.loads(sent[1]["body"])["error"]["type"] == "server-shutting-down"
+
+
+def test_a_large_record_kept_in_memory_is_answered_plain_as_the_general_path(
+    served: tuple[App, str],
+) -> None:
+    """A record stored as a file is plain once a GET has read it whole (core/kept_bodies.py):
+    answered from the copy in memory, with the general path's answer byte for byte."""
+    app, store_id = served
+    path = f"/v2/key-value-stores/{store_id}/records/large-kept"
+    assert not is_plain(app, "GET", path, [BEARER])  # not read yet: only its file has it
+    first = app.request("GET", path, [BEARER])
+    assert first[0]["status"] == 200
+    assert is_plain(app, "GET", path, [BEARER])
+    plain, general = answers(app, "GET", path, [BEARER])
+    assert plain == general == first
+    assert plain[1]["body"] == b"0123456789" * 300
+
+
+def test_a_kept_encoded_record_still_takes_the_general_path(served: tuple[App, str]) -> None:
+    """Its answer depends on Accept-Encoding, kept in memory or not."""
+    app, store_id = served
+    path = f"/v2/key-value-stores/{store_id}/records/large-zipped"
+    headers = [(b"accept-encoding", b"gzip"), BEARER]
+    assert app.request("GET", path, headers)[0]["status"] == 200
+    record = app.run(app.app.backend.records.get(store_id, "large-zipped"))
+    assert record is not None and record.blob is not None
+    assert app.app.records.kept.get(record.blob) is not None
+    assert not is_plain(app, "GET", path, headers)
+    plain, general = answers(app, "GET", path, [BEARER])
+    assert plain == general
+    sent = b"".join(m.get("body", b"") for m in plain if m["type"] == "http.response.body")
+    assert sent == bytes(range(256)) * 64  # decoded for a client that did not ask for gzip

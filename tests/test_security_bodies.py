@@ -28,11 +28,11 @@ import brotli
 import httpx
 import pytest
 
-from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.codecs import make_decoder
 from openkvs.core.errors import ApiError
 from openkvs.core.models import RecordMeta
 from openkvs.core.reading import decoded_chunks
+from openkvs.core.streams import BytesBodyStream
 from openkvs.http.context import Ctx
 from tests.http_helpers import (
     STORES,

@@ -15,6 +15,7 @@ from typing import Any
 from openkvs.backends.failures import is_storage_full
 from openkvs.config import Settings
 from openkvs.core.errors import ApiError, storage_full
+from openkvs.core.kept_bodies import KeptBodies
 from openkvs.core.reading import RecordReader
 from openkvs.core.retention import delete_unnamed_stores
 from openkvs.core.schema_worker import SchemaWorkers
@@ -44,7 +45,9 @@ class OpenKvs:
         self.backend = backend
         self.public_base = settings.public_base
         self.access = StoreAccess(backend, settings.default_general_access)
-        self.records = RecordReader(backend)
+        kept = KeptBodies(settings.body_cache, backend.telemetry.cache["body"])
+        backend.telemetry.kept_bytes = lambda: kept.size
+        self.records = RecordReader(backend, kept)
         self.schema_workers = SchemaWorkers(
             settings.validation_workers, settings.validation_timeout
         )
@@ -67,6 +70,8 @@ class OpenKvs:
         # with it.
         self.plain_gets = not settings.rate_limit_records
         self.plain_puts = self.plain_gets
+        # Bodies kept in memory answer plain GETs too, unless large records are redirected.
+        self._plain_kept = self.records.kept if settings.redirect_large_records is None else None
         # Kept answers and plain GETs are all 200s to record GETs: their numbers fetched once.
         self._record_get_numbers = (
             self.requests.numbers(RECORD_ROUTE, "GET") if settings.metrics else None
@@ -238,7 +243,7 @@ class OpenKvs:
         memo = self.memo
         generation = memo.generation if memo is not None else 0
         try:
-            plain = await plain_get(self.backend, scope)
+            plain = await plain_get(self.backend, self._plain_kept, scope)
         except asyncio.CancelledError as cancelled:
             await self.fast_path_stopped(self.new_ctx(scope, receive, send), started, cancelled)
             return True

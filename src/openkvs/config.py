@@ -82,6 +82,12 @@ class Settings:
     inline_threshold: int = setting(
         "64KiB", "Bodies up to this size live in the database; larger ones in files.", SIZE
     )
+    body_cache: int = setting(
+        "64MiB",
+        "Memory for copies of record bodies up to 1 MiB read from files or the object store, "
+        "the most recently read kept; 0 keeps none.",
+        SIZE,
+    )
     default_general_access: str = setting(
         "RESTRICTED",
         "What FOLLOW_USER_SETTING means for stores that do not set their own general access.",

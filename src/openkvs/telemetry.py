@@ -19,7 +19,8 @@ SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # The `_created` timestamp of each counter doubles what a scrape holds for little use.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-CACHES = ("answer", "token", "store", "record")
+CACHES = ("answer", "token", "store", "record", "body")
+SCALEOUT_CACHES = ("body",)  # the caches a scale-out node has
 
 
 class Telemetry:
@@ -64,6 +65,8 @@ class Telemetry:
         self.cache: dict[str, list[int]] = {name: [0, 0] for name in CACHES}
         # Scale-out: the connection pool's (open, idle, most) connections, asked when scraped.
         self.pool: Callable[[], tuple[int, int, int]] | None = None
+        # Bytes of record bodies kept in memory (core/kept_bodies.py), asked when scraped.
+        self.kept_bytes: Callable[[], int] | None = None
 
     def hit(self, cache: str) -> None:
         self.cache[cache][0] += 1
@@ -79,8 +82,13 @@ class Telemetry:
         )
         for metric in (*own, self.swept_stores):
             yield from metric.collect()
-        if self.backend == "embedded":  # the caches the scale-out node has not yet
-            yield self._lookups()
+        yield self._lookups(CACHES if self.backend == "embedded" else SCALEOUT_CACHES)
+        if self.kept_bytes is not None:
+            yield GaugeMetricFamily(
+                "openkvs_body_cache_bytes",
+                "Bytes of record bodies from files or the object store kept in memory.",
+                self.kept_bytes(),
+            )
         if self.pool is not None:
             opened, idle, most = self.pool()
             connections = GaugeMetricFamily(
@@ -97,13 +105,14 @@ class Telemetry:
                 most,
             )
 
-    def _lookups(self) -> Metric:
+    def _lookups(self, caches: tuple[str, ...]) -> Metric:
         lookups = CounterMetricFamily(
             "openkvs_cache_lookups",
             "Lookups in the server's in-memory caches, by cache and result.",
             labels=["cache", "result"],
         )
-        for name, (hits, misses) in self.cache.items():
+        for name in caches:
+            hits, misses = self.cache[name]
             lookups.add_metric([name, "hit"], hits)
             lookups.add_metric([name, "miss"], misses)
         return lookups

@@ -124,7 +124,7 @@ async def _members(
             if found is None:  # deleted while the archive was being written
                 continue
             try:
-                record, stream = await app.records.open(store.id, found)
+                record, stream = await app.records.open(store.id, found, keep=False)
             except ApiError:  # deleted between the lookup and the open
                 continue
             modified = datetime.fromtimestamp(record.modified_at / 1000, tz=UTC)

@@ -13,8 +13,9 @@ which answers it as always, errors included:
   `PLAIN_HEADERS_LIMIT`, or more bytes of them than the general path accepts (its 431);
 - a store named by `~name`, a path or key the general path would refuse or change;
 - no Bearer token, an unknown one, a store the token's user does not own;
-- a record that is missing, stored as a file, or stored encoded (its answer depends on
-  Accept-Encoding).
+- a record that is missing, stored encoded (its answer depends on Accept-Encoding), or stored
+  as a file or object whose bytes are not kept in memory (core/kept_bodies.py; never offered
+  when large records are redirected to the object store).
 
 A plain GET still counts as a read of its store, and its metrics and log line are the same.
 """
@@ -25,6 +26,7 @@ import re
 from typing import Any
 
 from openkvs.core.ids import hash_token
+from openkvs.core.kept_bodies import KeptBodies
 from openkvs.core.storage import Backend
 from openkvs.core.validation import KEY_RE, STORE_ID_RE
 from openkvs.http.cors import CORS_HEADERS
@@ -71,9 +73,12 @@ def _bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     return token
 
 
-async def plain_get(backend: Backend, scope: dict[str, Any]) -> PlainAnswer | None:
+async def plain_get(
+    backend: Backend, kept: KeptBodies | None, scope: dict[str, Any]
+) -> PlainAnswer | None:
     """The answer to a plain GET, or None for a request the general path must answer. Only
-    reads: the caller sends the answer and counts the read."""
+    reads: the caller sends the answer and counts the read. `kept`: the bodies in memory a
+    record stored as a file or object may be answered from."""
     if scope["query_string"]:
         return None
     found = PLAIN_PATH.fullmatch(scope["path"])
@@ -93,9 +98,15 @@ async def plain_get(backend: Backend, scope: dict[str, Any]) -> PlainAnswer | No
     if store is None or store.user_id != user.id:
         return None
     record = await backend.records.get(store_id, key)
-    if record is None or record.inline is None or record.content_encoding is not None:
+    if record is None or record.content_encoding is not None:
         return None
     body = record.inline
+    if body is None:
+        if kept is None or record.blob is None:
+            return None
+        body = kept.get(record.blob, miss_counts=False)  # the general path looks again
+        if body is None:
+            return None
     headers = version_headers(record)
     headers.append((b"accept-ranges", b"bytes"))
     headers.append((b"content-length", str(len(body)).encode()))

@@ -16,12 +16,12 @@ from openkvs.backends.embedded.records_table import (
     record_values,
 )
 from openkvs.backends.embedded.writer import After, Writer
-from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import check_write_condition
 from openkvs.core.errors import store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 from openkvs.core.storage import BodySink
+from openkvs.core.streams import BytesBodyStream
 from openkvs.telemetry import Telemetry
 
 GET_RECORD = RECORD_SELECT + " WHERE r.store_id = ? AND r.key = ?"

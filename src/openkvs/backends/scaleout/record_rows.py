@@ -17,12 +17,12 @@ from openkvs.backends.scaleout.record_sql import (
     RecordRow,
     record_from_row,
 )
-from openkvs.backends.streams import BytesBodyStream
 from openkvs.core.conditions import IF_MATCH_FAILED, IF_NONE_MATCH_FAILED
 from openkvs.core.errors import ApiError, precondition_failed, store_not_found
 from openkvs.core.ids import now_ms
 from openkvs.core.models import KeyItem, RecordMeta, WriteCondition
 from openkvs.core.storage import BodySink
+from openkvs.core.streams import BytesBodyStream
 
 
 def _key_range(after: str | None, lower: str | None, upper: str | None) -> tuple[str, list[Any]]:

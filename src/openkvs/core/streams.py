@@ -1,4 +1,4 @@
-"""Body streams both backends use."""
+"""Body streams of bytes in memory: inline records, and bodies kept (kept_bodies.py)."""
 
 from __future__ import annotations
 
