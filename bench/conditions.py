@@ -4,6 +4,14 @@
 works in and a disk that is not still busy writing back earlier work: on this kind of VM a file
 system 96% full took W4 from 1.00x to 0.68x, and the writeback of a few GiB of uploads made every
 server's W5 tail two to four times longer (docs/performance.md).
+
+It also needs files to be cheap to create where it works, as they are on most file systems: on
+ext4 without a journal (this machine's), a new file's inode is chosen past every inode of its
+block group freed in the last 5 minutes (longer while the group's inode table is being written),
+each checked in turn, so for minutes after thousands of files were removed (a test run's, an
+earlier benchmark's) a create costs 0.7-0.9 ms of kernel CPU instead of 25-30 µs. W4 creates a
+file per 1 MiB body and SeaweedFS none: right after such removals, 14-18% of openkvs's CPU under
+W4 went to choosing inodes (perf), 1% five minutes later.
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ MIN_FREE_GIB = 20.0  # W7 writes 3 GiB, the PUT workloads a few more
 QUIET_BUSY = 0.05  # a quiet disk is busy for at most this share of a second...
 QUIET_SECONDS = 5  # ...this many seconds in a row
 WAIT_LIMIT_SECONDS = 300.0
+CHEAP_CREATE_US = 200.0  # a new file costs at most this much...
+PROBE_FILES = 50  # ...over this many files created in a row (kept until the run's end)
+CREATE_WAIT_LIMIT_SECONDS = 400.0
+CREATE_RETRY_SECONDS = 15.0
 
 
 def free_gib(path: Path) -> float:
@@ -79,3 +91,47 @@ def wait_for_quiet_disk(
             return DiskWait(now - began, True, busy)
         if now - began >= limit:
             return DiskWait(now - began, False, busy)
+
+
+def create_us(directory: Path, start: int, count: int = PROBE_FILES) -> float:
+    """Microseconds per new empty file, over `count` files created in `directory` (numbered from
+    `start`); they are left there: removing them would make the next files dearer."""
+    directory.mkdir(exist_ok=True)
+    began = time.perf_counter()
+    for number in range(start, start + count):
+        os.close(os.open(directory / f"probe-{number}", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    return (time.perf_counter() - began) / count * 1e6
+
+
+@dataclass(frozen=True)
+class CreateWait:
+    seconds: float  # waited
+    cost_us: float  # the last probe's cost of a new file
+
+    @property
+    def cheap(self) -> bool:
+        return self.cost_us <= CHEAP_CREATE_US
+
+    def describe(self) -> str:
+        state = "" if self.cheap else "still "
+        return f"new files {state}{self.cost_us:.0f} µs each after {self.seconds:.0f} s"
+
+
+def wait_for_cheap_creates(
+    directory: Path,
+    limit: float = CREATE_WAIT_LIMIT_SECONDS,
+    probe: Callable[[Path, int], float] = create_us,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CreateWait:
+    """Wait, up to `limit` seconds, until creating a file in `directory` costs at most
+    CHEAP_CREATE_US."""
+    began = clock()
+    created = 0
+    while True:
+        cost = probe(directory, created)
+        created += PROBE_FILES
+        waited = clock() - began
+        if cost <= CHEAP_CREATE_US or waited >= limit:
+            return CreateWait(waited, cost)
+        sleep(CREATE_RETRY_SECONDS)

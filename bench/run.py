@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.services import stop_all as stop_services
 
 from bench.code_cost import measure as measure_code_cost
-from bench.conditions import MIN_FREE_GIB, free_gib, wait_for_quiet_disk
+from bench.conditions import MIN_FREE_GIB, free_gib, wait_for_cheap_creates, wait_for_quiet_disk
 from bench.large import make_file
 from bench.populate import ensure_key_store
 from bench.procs import BenchError, ProcGroup, exit_on_signals, group_pids, listening_ports
@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
 
     work_dir = Path(tempfile.mkdtemp(prefix="okvs-bench-"))
     work_dir.chmod(0o755)  # nginx's worker (user nobody) reads its files below it
+    print("waiting for new files to be cheap to create...", flush=True)
+    creates = wait_for_cheap_creates(work_dir / "create-probe")
+    print(creates.describe(), flush=True)
+    started_at = replace(started_at, disk=f"{started_at.disk}; {creates.describe()}")
     group = ProcGroup()
     runs: list[Run] = []
     failures: list[str] = []
