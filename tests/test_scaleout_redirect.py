@@ -104,3 +104,31 @@ def test_apify_client_follows_the_redirect(node: ServerProcess) -> None:
     record = kvs.get_record("big")
     assert record is not None
     assert record["value"] == body
+
+
+def test_a_body_kept_in_memory_does_not_turn_a_redirect_into_an_answer(
+    make_server: MakeServer,
+) -> None:
+    """A large record read whole here (decoded for a client that cannot decode it) is kept in
+    memory (core/kept_bodies.py); a client that can decode it is still redirected, plain GET or
+    not."""
+    node = make_server(scaleout_args=("--redirect-large-records", "100KiB"))
+    auth = {"Authorization": f"Bearer {node.token}"}
+    plain = os.urandom(300 * 1024)
+    packed = gzip.compress(plain, compresslevel=1)
+    with httpx.Client(base_url=node.url, headers=auth, timeout=60) as client:
+        store = _store(client)
+        url = f"/v2/key-value-stores/{store}/records/gz"
+        put = client.put(
+            url,
+            content=packed,
+            headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+        )
+        assert put.status_code == 201
+        for _ in range(2):
+            direct = client.get(url, headers={"Accept-Encoding": "identity"})
+            assert direct.status_code == 200 and direct.content == plain
+        metrics = httpx.get(node.url + "/metrics", timeout=10).text
+        assert 'openkvs_cache_lookups_total{cache="body",result="hit"} 1.0' in metrics
+        redirected = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert redirected.status_code == 302
