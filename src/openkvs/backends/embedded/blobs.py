@@ -16,8 +16,8 @@ T = TypeVar("T")
 
 READ_CHUNK = 1024 * 1024
 # An upload's writes of this many bytes or more, and its flush, run in the file threads: a write
-# to the page cache can wait for the disk (dirty pages over the kernel's limit, the journal busy
-# with other uploads' flushes), for milliseconds, and the event loop would wait with it.
+# to the page cache can wait for the disk (dirty pages over the kernel's limit, pages still being
+# written back for other uploads' flushes), for milliseconds, and the event loop would wait with it.
 OFF_LOOP_WRITE = 64 * 1024
 FILE_THREADS = 8
 _file_threads: futures.ThreadPoolExecutor | None = None
@@ -109,7 +109,8 @@ class SpooledBody:
                 return
             self.blob = secrets.token_hex(16)
             first, self._buffer = bytes(self._buffer), bytearray()
-            # Creating a file can wait for the journal as a write can.
+            # Creating a file can wait on the disk as a write can, and can cost the file system
+            # most of a millisecond of CPU (docs/performance.md, "Large records").
             await on_file_thread(self._create, self.blob, first)
             return
         assert self._fd is not None
