@@ -123,6 +123,9 @@ async def get_record(app: OpenKvs, ctx: Ctx) -> None:
         return
     if await _redirected(app, ctx, found, attachment, key):
         return
+    if _not_modified(ctx, found):  # a 304 sends no bytes: nothing to open
+        await _answer(ctx, found, None, attachment, key)
+        return
     # Open first: the headers must describe the version whose bytes are sent.
     record, stream = await app.records.open(store.id, found)
     try:
