@@ -24,8 +24,8 @@ from tests.http_helpers import (
     raw_request,
     record_url,
 )
+from tests.metrics_scrape import scrape, value
 from tests.server_process import MakeServer, ServerProcess
-from tests.test_ops_metrics import scrape, value
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -11,30 +11,12 @@ from collections.abc import Iterator
 from importlib.metadata import version
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.http_helpers import assert_error, bearer, create_store, owner_client, poll, record_url
+from tests.metrics_scrape import scrape, value
 from tests.server_process import MakeServer, ServerProcess
 
 RECORD_ROUTE = "/v2/key-value-stores/{store_id}/records/{key}"
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(proc: ServerProcess, token: str | None = None) -> Samples:
-    headers = bearer(token) if token else {}
-    response = httpx.get(proc.url + "/metrics", headers=headers, timeout=10)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_requests_are_counted_by_route_template(server: ServerProcess) -> None:

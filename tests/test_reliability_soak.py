@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.metrics_scrape import scrape, value
 from tests.reliability_process import rss_bytes
 from tests.server_process import MakeServer, ServerProcess
-from tests.test_ops_metrics import scrape, value
 
 pytestmark = pytest.mark.reliability
 
