@@ -199,6 +199,49 @@ def test_hashing_a_large_body_does_not_hold_the_event_loop(
     assert stored == body and etag == f'"{hashlib.md5(body).hexdigest()}"'.encode()
 
 
+def test_a_large_piece_is_hashed_in_the_file_thread_that_writes_it(
+    app: tuple[App, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One trip to a thread per large piece, not one for its hash and one for its write: each
+    large piece is hashed in a file thread, which then writes it."""
+    served, store_id = app
+    events: list[tuple[str, str, int]] = []  # what, in which thread, how many bytes
+
+    class RecordingDigest:
+        def __init__(self) -> None:
+            self._digest = hashlib.md5()
+
+        def update(self, data: bytes) -> None:
+            events.append(("hash", threading.current_thread().name, len(data)))
+            self._digest.update(data)
+
+        def hexdigest(self) -> str:
+            return self._digest.hexdigest()
+
+    write_all = blobs._write_all
+
+    def recording_write(fd: int, data: bytes) -> None:
+        events.append(("write", threading.current_thread().name, len(data)))
+        write_all(fd, data)
+
+    monkeypatch.setattr(uploads, "hashlib", SimpleNamespace(md5=lambda **_: RecordingDigest()))
+    monkeypatch.setattr(blobs, "_write_all", recording_write)
+    body = body_of(1024 * 1024 + 5, 13)
+    answer = put_in_chunks(served, store_id, "one-trip", chunked(body, [65_536, 1_000]))
+    assert answer[0]["status"] == 201
+    monkeypatch.undo()
+    large = [at for at, event in enumerate(events) if event[0] == "hash" and event[2] >= 65_536]
+    assert len(large) >= 4, events
+    for at in large:
+        _, thread, size = events[at]
+        assert thread.startswith("openkvs-files"), events
+        # the first piece is written with the bytes kept in memory before it: more, not fewer
+        assert events[at + 1][:2] == ("write", thread) and events[at + 1][2] >= size, events
+    status, etag, stored = read_back(served, store_id, "one-trip")
+    assert status == 200
+    assert stored == body and etag == f'"{hashlib.md5(body).hexdigest()}"'.encode()
+
+
 async def cancelled_while_held(
     work: Coroutine[Any, Any, Any], started: threading.Event, release: threading.Event
 ) -> None:

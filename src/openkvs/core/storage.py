@@ -18,7 +18,10 @@ class BodySink(Protocol):
 
     size: int
 
-    async def write(self, chunk: bytes) -> None: ...
+    async def write(self, chunk: bytes, tap: Callable[[bytes], object] | None = None) -> None:
+        """Store `chunk` after the bytes before it. `tap`, if given, is called with `chunk` off the
+        event loop before this returns: in the thread that stores it where there is one (a large
+        body's hash then costs no trip of its own to a thread)."""
 
     async def finish(self) -> None:
         """Make the bytes durable (per the durability setting) before the commit."""

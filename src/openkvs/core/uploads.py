@@ -3,13 +3,12 @@ stream, check, spool, then commit."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from openkvs.core import schema as store_schema
-from openkvs.core.codecs import BoundedDecoder, DecodeError, in_thread, off_loop
+from openkvs.core.codecs import BoundedDecoder, DecodeError, off_loop
 from openkvs.core.errors import ApiError
 from openkvs.core.models import RecordMeta, Store, WriteCondition
 from openkvs.core.schema_worker import SchemaWorkers
@@ -17,9 +16,9 @@ from openkvs.core.storage import Backend, BodySink
 
 JSON_VALIDATION_LIMIT = 9 * 1024 * 1024
 # A body is hashed and handed to its sink in pieces of about PIECE_BYTES (the chunks the server
-# receives are a few KiB to 64 KiB). A piece of OFF_LOOP_BYTES or more is hashed in a thread:
-# MD5 takes about 1.4 ms per MiB here, which would otherwise be the event loop's, and it
-# releases the GIL while it works.
+# receives are a few KiB to 64 KiB). A piece of OFF_LOOP_BYTES or more is hashed off the event
+# loop, by the sink where it stores the piece: MD5 takes about 1.4 ms per MiB here, which would
+# otherwise be the event loop's, and it releases the GIL while it works.
 PIECE_BYTES = 256 * 1024
 OFF_LOOP_BYTES = 64 * 1024
 
@@ -91,15 +90,13 @@ async def receive_record(
 
 async def _take(digest: Any, sink: BodySink, chunks: list[bytes], size: int) -> None:
     """Hash the next `size` bytes of a body and hand them to its sink (a large piece is hashed
-    while the sink stores it)."""
+    off the event loop, in the thread that stores it where the sink has one)."""
     piece = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if size < OFF_LOOP_BYTES:
         digest.update(piece)
         await sink.write(piece)
-        return
-    hashing = asyncio.ensure_future(in_thread(digest.update, piece))
-    await sink.write(piece)
-    await hashing
+    else:
+        await sink.write(piece, digest.update)
 
 
 def _collect(decoded: bytearray | None, piece: bytes) -> None:

@@ -101,27 +101,36 @@ class SpooledBody:
     def inline(self) -> bytes | None:
         return None if self.blob is not None else bytes(self._buffer)
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes, tap: Callable[[bytes], object] | None = None) -> None:
+        """`tap` runs in the file thread that writes `chunk`, just before it: one trip to a
+        thread for both (docs/performance.md, "Large records")."""
         self.size += len(chunk)
         if self.blob is None:
             self._buffer += chunk
             if len(self._buffer) <= self._threshold:
+                if tap is not None:
+                    await on_file_thread(tap, chunk)
                 return
             self.blob = secrets.token_hex(16)
             first, self._buffer = bytes(self._buffer), bytearray()
             # Creating a file can wait on the disk as a write can, and can cost the file system
             # most of a millisecond of CPU (docs/performance.md, "Large records").
-            await on_file_thread(self._create, self.blob, first)
+            await on_file_thread(self._create, self.blob, first, tap, chunk)
             return
         assert self._fd is not None
-        if len(chunk) < OFF_LOOP_WRITE:
+        if tap is None and len(chunk) < OFF_LOOP_WRITE:
             _write_all(self._fd, chunk)
         else:
-            await on_file_thread(_write_all, self._fd, chunk)
+            await on_file_thread(_tapped_write, self._fd, chunk, tap)
 
-    def _create(self, blob: str, first: bytes) -> None:
-        """In a file thread: the body's file in tmp/, holding its first bytes. The descriptor is
-        kept at once, so that `discard` closes it even if the caller was cancelled meanwhile."""
+    def _create(
+        self, blob: str, first: bytes, tap: Callable[[bytes], object] | None, chunk: bytes
+    ) -> None:
+        """In a file thread: `tap(chunk)`, then the body's file in tmp/, holding its first bytes
+        (`chunk` is their end). The descriptor is kept at once, so that `discard` closes it even
+        if the caller was cancelled meanwhile."""
+        if tap is not None:
+            tap(chunk)
         path = self._files.tmp_path(blob)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         _write_all(self._fd, first)
@@ -166,6 +175,12 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _tapped_write(fd: int, data: bytes, tap: Callable[[bytes], object] | None) -> None:
+    if tap is not None:
+        tap(data)
+    _write_all(fd, data)
 
 
 def _sync_and_dir(fd: int, directory: Path) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from openkvs.backends.scaleout.objects import ObjectStore
+from openkvs.core.codecs import in_thread
 from openkvs.core.ids import now_ms
 
 PART_SIZE = 8 * 1024 * 1024  # S3 wants >= 5 MiB per part; memory per upload stays near this
@@ -58,7 +59,9 @@ class ObjectBody:
             "UPDATE pending_objects SET touched_at = $2 WHERE object = $1", self.object, now_ms()
         )
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes, tap: Callable[[bytes], object] | None = None) -> None:
+        if tap is not None:
+            await in_thread(tap, chunk)
         self.size += len(chunk)
         self._buffer += chunk
         if self.object is None and len(self._buffer) <= self._threshold:
