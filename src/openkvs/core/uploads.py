@@ -15,10 +15,10 @@ from openkvs.core.schema_worker import SchemaWorkers
 from openkvs.core.storage import Backend, BodySink
 
 JSON_VALIDATION_LIMIT = 9 * 1024 * 1024
-# A body is hashed and handed to its sink in pieces of about PIECE_BYTES (the chunks the server
-# receives are a few KiB to 64 KiB). A piece of OFF_LOOP_BYTES or more is hashed off the event
-# loop, by the sink where it stores the piece: MD5 takes about 1.4 ms per MiB here, which would
-# otherwise be the event loop's, and it releases the GIL while it works.
+# A body is hashed and handed to its sink in pieces of about PIECE_BYTES (the HTTP server hands
+# over chunks as they arrive: a few KiB to a few hundred KiB). A piece of OFF_LOOP_BYTES or more
+# is hashed off the event loop, by the sink where it stores the piece: MD5 takes about 1.4 ms
+# per MiB here, which would otherwise be the event loop's, and it releases the GIL while it works.
 PIECE_BYTES = 256 * 1024
 OFF_LOOP_BYTES = 64 * 1024
 
