@@ -230,7 +230,7 @@ def test_a_large_piece_is_hashed_in_the_file_thread_that_writes_it(
     answer = put_in_chunks(served, store_id, "one-trip", chunked(body, [65_536, 1_000]))
     assert answer[0]["status"] == 201
     monkeypatch.undo()
-    large = [at for at, event in enumerate(events) if event[0] == "hash" and event[2] >= 65_536]
+    large = [at for at, e in enumerate(events) if e[0] == "hash" and e[2] >= uploads.OFF_LOOP_BYTES]
     assert len(large) >= 4, events
     for at in large:
         _, thread, size = events[at]
