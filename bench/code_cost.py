@@ -5,7 +5,9 @@ rounds on this machine, more than the few percent they are meant to show. The co
 removes is small and known: the metrics' `RequestMetrics.observe` call, and the access log's
 `AccessLog.request` (its line's values queued) plus the log thread's formatting and writing of
 the lines. Here each runs alone, many times, and its CPU time per request is compared with the CPU
-time a whole request costs the server (W1, W8): a ratio the machine's noise barely moves.
+time a whole request cost the server in the W1 or W8 run just before (`bench/run.py` times it
+right after each openkvs run, so that both see the machine at the same speed, which moves by half
+between minutes here): a ratio the machine's noise moves far less.
 """
 
 from __future__ import annotations

@@ -49,6 +49,10 @@ UP = Metric("up_mib_s", "upload MiB/s", True)
 DOWN = Metric("down_mib_s", "download MiB/s", True)
 RSS = Metric("rss_growth_mib", "RSS growth MiB", False)
 CPU = Metric("cpu_us", "CPU µs per request", False)  # the server process's, user + system
+# The code the access log and the metrics add to a request, timed alone right after the run
+# (bench/code_cost.py), so that it can be set against that run's CPU per request.
+LOG_CODE = Metric("log_code_us", "access log's own code µs per request", False)
+METRICS_CODE = Metric("metrics_code_us", "metrics' own code µs per request", False)
 
 
 @dataclass

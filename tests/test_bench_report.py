@@ -91,3 +91,32 @@ def test_metrics_target_is_openkvs_over_openkvs_nometrics() -> None:
         assert metrics.yardstick.startswith(OPENKVS_NOMETRICS)
     costly = by_name(targets(report_input({**RPS, OPENKVS_NOMETRICS: 10_000.0})))
     assert costly["W1 metrics on vs off"].verdict == "MISS"  # 0.90x
+
+
+def test_own_code_rows_set_each_run_s_code_against_that_run_s_cpu() -> None:
+    """The log's code timed right after each openkvs run is set against that run's CPU per
+    request, and the row shows the median of those shares: a slow stretch of the machine raises
+    both figures of its run, not the share."""
+    data = report_input(RPS)
+    timed = {1: (20.0, 1.0), 2: (40.0, 2.0), 3: (30.0, 4.5)}  # round: CPU µs, log's code µs
+    for run in data.runs:
+        if run.system == OPENKVS:
+            cpu, log = timed[run.round]
+            run.values.update(cpu_us=cpu, log_code_us=log, metrics_code_us=log / 10)
+    found = by_name(targets(data))
+    row = found["W1 access log's own code per request, timed alone"]
+    # shares 0.05, 0.05, 0.15: median 0.05 (the medians alone, 2.0 / 30.0, would say 0.067)
+    assert row.ratio == "0.050x"
+    assert row.openkvs == "2.00 µs"
+    assert row.yardstick == "openkvs CPU 30.0 µs per request"
+    assert row.verdict == "PASS"
+    metrics = found["W8 metrics's own code per request, timed alone"]
+    assert metrics.ratio == "0.005x" and metrics.verdict == "PASS"
+    timed[1] = (20.0, 2.5)  # one run over 0.1 does not decide the row; all three over it do
+    timed[2] = (40.0, 8.0)
+    for run in data.runs:
+        if run.system == OPENKVS:
+            run.values.update(log_code_us=timed[run.round][1])
+    assert by_name(targets(data))["W1 access log's own code per request, timed alone"].verdict == (
+        "MISS"
+    )
